@@ -1,0 +1,205 @@
+"""JSON key/value storage on NATS JetStream, namespaced, with compare-and-set.
+
+Keys passed in here are relative (`otp/request/alice`); the store adds
+`ns/{namespace}/`. Outside data in a key goes through `keys.encode_segment`
+first. Every read-modify-write goes through `update`, which retries a lost
+compare-and-set with jittered backoff for up to 5 s (storage.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats.js.errors
+from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
+from nats.js.kv import KeyValue
+
+from kryten_playlist_lib.bus.bridge import NatsBridge
+from kryten_playlist_lib.bus.keys import namespace_prefix
+from kryten_playlist_lib.errors import ServiceError
+from kryten_playlist_lib.timeutil import is_expired
+
+log = logging.getLogger("kryten_playlist.kv")
+
+BUCKETS: dict[str, str] = {
+    name: f"kryten_playlist_{name}"
+    for name in ("snapshot", "acl", "playlists", "auth", "analytics", "likes", "locks")
+}
+OBJECT_STORE = "kryten_playlist_catalog"
+BUCKET_HISTORY = 5
+MAX_VALUE_BYTES = 1024 * 1024
+CAS_RETRY_SECONDS = 5.0
+WRONG_LAST_SEQUENCE = 10071
+
+
+@dataclass(frozen=True)
+class Entry:
+    value: Any
+    revision: int
+
+
+def encode_value(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class KvStore:
+    def __init__(self, bridge: NatsBridge, namespace: str, replicas: int = 1) -> None:
+        self._bridge = bridge
+        self._prefix = namespace_prefix(namespace)
+        self._replicas = replicas
+        self._buckets: dict[str, KeyValue] = {}
+
+    @property
+    def ready(self) -> bool:
+        return self._bridge.connected and len(self._buckets) == len(BUCKETS)
+
+    # ---- bootstrap (a connect hook, runs on the loop) --------------------
+
+    async def bootstrap(self) -> None:
+        """Bind every bucket, creating the missing ones; an existing bucket is never reconfigured."""
+        js = self._bridge.nc.jetstream()
+        for name, bucket in BUCKETS.items():
+            try:
+                self._buckets[name] = await js.key_value(bucket)
+            except nats.js.errors.BucketNotFoundError:
+                self._buckets[name] = await self._create_bucket(bucket)
+        try:
+            await js.object_store(OBJECT_STORE)
+        except nats.js.errors.BucketNotFoundError:
+            await js.create_object_store(OBJECT_STORE, ObjectStoreConfig(
+                bucket=OBJECT_STORE, storage=StorageType.FILE, replicas=self._replicas))
+
+    async def _create_bucket(self, bucket: str) -> KeyValue:
+        js = self._bridge.nc.jetstream()
+        config = KeyValueConfig(bucket=bucket, history=BUCKET_HISTORY, storage=StorageType.FILE,
+                                max_value_size=MAX_VALUE_BYTES, replicas=self._replicas)
+        try:
+            return await js.create_key_value(config)
+        except nats.js.errors.BadRequestError:
+            # Another replica created it first with settings of its own: bind to that one.
+            return await js.key_value(bucket)
+
+    def _bucket(self, name: str) -> KeyValue:
+        try:
+            return self._buckets[name]
+        except KeyError:
+            raise ServiceError("nats_unavailable", "The key/value store is not ready yet.") from None
+
+    # ---- single operations (blocking) ------------------------------------
+
+    def get(self, bucket: str, key: str) -> Entry | None:
+        """The current value, or None when absent, deleted or expired."""
+        entry = self.get_raw(bucket, key)
+        if entry is None or is_expired(entry.value):
+            return None
+        return entry
+
+    def get_raw(self, bucket: str, key: str) -> Entry | None:
+        """Like `get`, but an expired value is returned too (the janitor and CAS need its revision)."""
+        kv = self._bucket(bucket)
+
+        async def read() -> Entry | None:
+            try:
+                found = await kv.get(self._prefix + key)
+            except nats.js.errors.KeyNotFoundError:
+                return None
+            return Entry(_decode(bucket, key, found.value), found.revision)
+
+        return self._bridge.run(read)
+
+    def put(self, bucket: str, key: str, value: Any) -> int:
+        kv = self._bucket(bucket)
+        return self._bridge.run(kv.put, self._prefix + key, encode_value(value))
+
+    def compare_and_set(self, bucket: str, key: str, value: Any, revision: int) -> int | None:
+        """Write only if the key is still at `revision` (0: absent); the new revision, or None."""
+        kv = self._bucket(bucket)
+
+        async def write() -> int | None:
+            try:
+                if revision == 0:
+                    return await kv.create(self._prefix + key, encode_value(value))
+                return await kv.update(self._prefix + key, encode_value(value), last=revision)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                return None
+
+        return self._bridge.run(write)
+
+    def create(self, bucket: str, key: str, value: Any) -> int | None:
+        """Create a key nobody holds (an expired value counts as free); its revision, or None if taken."""
+        revision = self.compare_and_set(bucket, key, value, 0)
+        if revision is not None:
+            return revision
+        current = self.get_raw(bucket, key)
+        if current is None:
+            return self.compare_and_set(bucket, key, value, 0)
+        if is_expired(current.value):
+            return self.compare_and_set(bucket, key, value, current.revision)
+        return None
+
+    def delete(self, bucket: str, key: str, revision: int | None = None) -> bool:
+        """Delete; with `revision`, only if the key is still at it. False when that check fails."""
+        kv = self._bucket(bucket)
+
+        async def remove() -> bool:
+            try:
+                return await kv.delete(self._prefix + key, last=revision)
+            except nats.js.errors.APIError as exc:
+                # nats-py raises the raw APIError here, not KeyWrongLastSequenceError.
+                if exc.err_code == WRONG_LAST_SEQUENCE:
+                    return False
+                raise
+
+        return self._bridge.run(remove)
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Relative keys of this namespace that start with `prefix`."""
+        kv = self._bucket(bucket)
+        full_prefix = self._prefix + prefix
+
+        async def list_keys() -> list[str]:
+            try:
+                names = await kv.keys()
+            except nats.js.errors.NoKeysError:
+                return []
+            return [name[len(self._prefix):] for name in names if name.startswith(full_prefix)]
+
+        return self._bridge.run(list_keys, timeout=30.0)
+
+    # ---- read-modify-write -----------------------------------------------
+
+    def update(self, bucket: str, key: str, change: Callable[[Any], Any]) -> Entry:
+        """Apply `change(current value or None)` with compare-and-set until it sticks.
+
+        `change` may run several times, so it must be a pure function of its
+        argument; it may raise to abort. After 5 s of lost races: 503.
+        """
+        deadline = time.monotonic() + CAS_RETRY_SECONDS
+        pause = 0.002
+        while True:
+            current = self.get_raw(bucket, key)
+            revision = current.revision if current else 0
+            old_value = None if current is None or is_expired(current.value) else current.value
+            new_value = change(old_value)
+            written = self.compare_and_set(bucket, key, new_value, revision)
+            if written is not None:
+                return Entry(new_value, written)
+            if time.monotonic() > deadline:
+                raise ServiceError("nats_unavailable", "The store is too busy to save this change; "
+                                   "try again.", {"key": key})
+            time.sleep(random.uniform(0, pause))
+            pause = min(pause * 2, 0.1)
+
+
+def _decode(bucket: str, key: str, raw: bytes | None) -> Any:
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        log.error("value of %s in bucket %s is not JSON", key, bucket)
+        raise ServiceError("internal", "A stored value could not be read.") from None

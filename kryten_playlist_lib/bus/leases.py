@@ -1,0 +1,55 @@
+"""Leases in the `kryten_playlist_locks` bucket: one holder per name across all replicas.
+
+Taken with `create`, renewed with compare-and-set, released with a
+revision-checked delete, and taken over only after `expires_at` has passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kryten_playlist_lib.bus.kv import KvStore
+from kryten_playlist_lib.timeutil import iso, iso_in, utcnow
+
+BUCKET = "locks"
+
+
+@dataclass
+class Lease:
+    name: str
+    owner: str
+    revision: int
+    expires_at: str
+
+
+class Leases:
+    def __init__(self, kv: KvStore, owner: str) -> None:
+        self._kv = kv
+        self.owner = owner
+
+    def _document(self, ttl_seconds: float) -> dict[str, object]:
+        now = utcnow()
+        return {"owner": self.owner, "acquired_at": iso(now), "expires_at": iso_in(ttl_seconds, now),
+                "schema_version": 1}
+
+    def acquire(self, name: str, ttl_seconds: float) -> Lease | None:
+        """The lease, or None while someone else holds an unexpired one."""
+        document = self._document(ttl_seconds)
+        revision = self._kv.create(BUCKET, name, document)
+        if revision is None:
+            return None
+        return Lease(name, self.owner, revision, str(document["expires_at"]))
+
+    def renew(self, lease: Lease, ttl_seconds: float) -> bool:
+        """Push the expiry out; False when the lease was lost (expired and taken by another)."""
+        document = self._document(ttl_seconds)
+        revision = self._kv.compare_and_set(BUCKET, lease.name, document, lease.revision)
+        if revision is None:
+            return False
+        lease.revision = revision
+        lease.expires_at = str(document["expires_at"])
+        return True
+
+    def release(self, lease: Lease) -> bool:
+        """Give the lease back; False when it had already passed to someone else."""
+        return self._kv.delete(BUCKET, lease.name, revision=lease.revision)
