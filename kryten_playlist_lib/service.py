@@ -1,0 +1,154 @@
+"""PlaylistService: wires the parts together and starts and stops them.
+
+Blocking form for a process of its own (`start()`/`stop()`, the bridge runs
+its own loop thread), or embedded in a bot that already runs asyncio and
+nats-py (`await astart()`/`await astop()` on the bot's loop with its
+connection: no second loop, no signal handlers, no global state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+
+from kryten_playlist_lib import package_version
+from kryten_playlist_lib.bus.bridge import NatsBridge
+from kryten_playlist_lib.bus.commands import CommandRequest, CommandRouter
+from kryten_playlist_lib.bus.janitor import Janitor
+from kryten_playlist_lib.bus.kv import KvStore
+from kryten_playlist_lib.bus.leases import Leases
+from kryten_playlist_lib.bus.lifecycle import Lifecycle
+from kryten_playlist_lib.config import Config
+from kryten_playlist_lib.errors import ServiceError
+from kryten_playlist_lib.secret import load_or_create_secret
+from kryten_playlist_lib.web.app import create_app
+from kryten_playlist_lib.web.metrics import Metrics
+from kryten_playlist_lib.web.server import HttpServer
+
+log = logging.getLogger("kryten_playlist.service")
+
+
+class PlaylistService:
+    def __init__(self, config: Config, nats: NatsClient | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.secret = b""
+        self._env = env
+        self.bridge = NatsBridge(config, nc=nats, loop=loop)
+        self.kv = KvStore(self.bridge, config.namespace, config.kv_replicas)
+        self.leases = Leases(self.kv, owner=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
+        self.janitor = Janitor(self.kv, self.leases)
+        self.metrics = Metrics()
+        self.commands = CommandRouter(config)
+        self.http = HttpServer(create_app(self), config.http_host, config.http_port, config.http_threads)
+        self.lifecycle = Lifecycle(config, self.bridge, lambda: self.http.port)
+        self._janitor_stop = threading.Event()
+        self._janitor_thread: threading.Thread | None = None
+        self._subscribed = False
+        self.commands.register("system.ping", self._ping)
+        self.bridge.on_connect(self.kv.bootstrap)
+        self.bridge.on_connect(self._subscribe_once)
+        self.bridge.on_connect(self.lifecycle.announce)
+        self.metrics.gauge("kryten_playlist_nats_connected", "1 while connected to NATS.",
+                           callback=lambda: 1.0 if self.bridge.connected else 0.0)
+
+    # ---- blocking form -----------------------------------------------------
+
+    def start(self) -> None:
+        """Listen on HTTP first, then connect to NATS in the background."""
+        self.secret = load_or_create_secret(self.config, self._env)
+        self.http.start()
+        self.bridge.start()
+        self._start_janitor()
+        log.info("kryten-playlist %s listening on http://%s:%d", package_version(),
+                 self.config.http_host, self.http.port)
+
+    def stop(self, reason: str = "stopped") -> None:
+        self._stop_janitor()
+        if self.bridge.loop is not None and self.bridge.loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(self.lifecycle.shutdown(reason), self.bridge.loop).result(2)
+            except Exception:
+                log.debug("shutdown message not sent", exc_info=True)
+        self.http.stop()
+        self.bridge.stop()
+
+    # ---- embedded form -----------------------------------------------------
+
+    async def astart(self) -> None:
+        """From a coroutine on the host's loop: returns once the HTTP port is listening."""
+        self.secret = load_or_create_secret(self.config, self._env)
+        self.http.start()
+        await self.bridge.astart()
+        self._start_janitor()
+
+    async def astop(self, reason: str = "stopped") -> None:
+        self._stop_janitor()
+        await self.lifecycle.shutdown(reason)
+        # The HTTP workers may be waiting on this loop, so stop them from a
+        # thread of their own while the loop keeps running.
+        stopped = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+
+        def stop_http() -> None:
+            self.http.stop()
+            loop.call_soon_threadsafe(stopped.set_result, None)
+
+        threading.Thread(target=stop_http, name="http-stop").start()
+        await stopped
+        await self.bridge.astop()
+
+    # ---- shared ------------------------------------------------------------
+
+    async def _subscribe_once(self) -> None:
+        """Subscriptions survive reconnects in nats-py, so they are made on the first connect only."""
+        if self._subscribed:
+            return
+        await self.commands.subscribe(self.bridge)
+        await self.lifecycle.subscribe()
+        self._subscribed = True
+
+    def _start_janitor(self) -> None:
+        self._janitor_stop.clear()
+        self._janitor_thread = threading.Thread(target=self._janitor_loop, name="kv-janitor", daemon=True)
+        self._janitor_thread.start()
+
+    def _stop_janitor(self) -> None:
+        self._janitor_stop.set()
+        if self._janitor_thread is not None:
+            self._janitor_thread.join(5)
+            self._janitor_thread = None
+
+    def _janitor_loop(self) -> None:
+        while not self._janitor_stop.wait(self.janitor.interval_seconds):
+            if not self.kv.ready:
+                continue
+            try:
+                self.janitor.sweep()
+            except ServiceError as exc:
+                log.warning("janitor sweep skipped: %s", exc.message)
+
+    def _ping(self, _request: CommandRequest) -> dict[str, Any]:
+        return {"version": package_version(), "uptime_seconds": self.lifecycle.uptime_seconds,
+                "nats": "connected" if self.bridge.connected else "disconnected"}
+
+    def health(self) -> dict[str, Any]:
+        nats_state = "connected" if self.kv.ready else "disconnected"
+        pending_writes = 0
+        return {
+            "status": "ok" if nats_state == "connected" and pending_writes == 0 else "degraded",
+            "version": package_version(),
+            "nats": nats_state,
+            "robot": "unknown",
+            "snapshot_id": None,
+            "item_count": 0,
+            "pending_writes": pending_writes,
+        }
