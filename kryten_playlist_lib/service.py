@@ -26,7 +26,12 @@ from kryten_playlist_lib.bus.janitor import Janitor
 from kryten_playlist_lib.bus.kv import KvStore
 from kryten_playlist_lib.bus.leases import Leases
 from kryten_playlist_lib.bus.lifecycle import Lifecycle
+from kryten_playlist_lib.bus.objects import SnapshotObjects
+from kryten_playlist_lib.catalog.refresh import CatalogRefresh, RefreshFailed
+from kryten_playlist_lib.catalog.search import CatalogReader
+from kryten_playlist_lib.catalog.store import require_trigram_sqlite
 from kryten_playlist_lib.config import Config
+from kryten_playlist_lib.domain.rbac import role_at_least
 from kryten_playlist_lib.errors import ServiceError
 from kryten_playlist_lib.secret import load_or_create_secret
 from kryten_playlist_lib.web.app import create_app
@@ -46,6 +51,8 @@ class PlaylistService:
         self.kv = KvStore(self.bridge, config.namespace, config.kv_replicas)
         self.leases = Leases(self.kv, owner=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
         self.janitor = Janitor(self.kv, self.leases)
+        self.catalog = CatalogReader(config.sqlite_path)
+        self.refresh = CatalogRefresh(config, self.kv, self.leases, SnapshotObjects(self.bridge, config.namespace))
         self.metrics = Metrics()
         self.commands = CommandRouter(config)
         self.http = HttpServer(create_app(self), config.http_host, config.http_port, config.http_threads)
@@ -54,6 +61,7 @@ class PlaylistService:
         self._janitor_thread: threading.Thread | None = None
         self._subscribed = False
         self.commands.register("system.ping", self._ping)
+        self.commands.register("catalog_refresh", self._catalog_refresh_command, {"snapshot_id": None})
         self.bridge.on_connect(self.kv.bootstrap)
         self.bridge.on_connect(self._subscribe_once)
         self.bridge.on_connect(self.lifecycle.announce)
@@ -64,6 +72,7 @@ class PlaylistService:
 
     def start(self) -> None:
         """Listen on HTTP first, then connect to NATS in the background."""
+        require_trigram_sqlite()
         self.secret = load_or_create_secret(self.config, self._env)
         self.http.start()
         self.bridge.start()
@@ -85,6 +94,7 @@ class PlaylistService:
 
     async def astart(self) -> None:
         """From a coroutine on the host's loop: returns once the HTTP port is listening."""
+        require_trigram_sqlite()
         self.secret = load_or_create_secret(self.config, self._env)
         self.http.start()
         await self.bridge.astart()
@@ -140,15 +150,37 @@ class PlaylistService:
         return {"version": package_version(), "uptime_seconds": self.lifecycle.uptime_seconds,
                 "nats": "connected" if self.bridge.connected else "disconnected"}
 
+    def role_of(self, username: str) -> str:
+        """The role of a CyTube user (behaviour.md section 1; config admins for now)."""
+        admins = {name.lower() for name in self.config.initial_admins}
+        return "admin" if username.lower() in admins else "viewer"
+
+    def _catalog_refresh_command(self, request: CommandRequest) -> dict[str, Any]:
+        if request.requested_by is None or not role_at_least(self.role_of(request.requested_by), "admin"):
+            raise ServiceError("forbidden", "catalog_refresh needs the admin role")
+        try:
+            job = self.refresh.begin()
+        except ServiceError as exc:
+            if exc.code == "refresh_in_progress":
+                raise ServiceError("refresh_in_progress", "refresh already running") from exc
+            raise
+        try:
+            return {"snapshot_id": self.refresh.run(job).snapshot_id}
+        except RefreshFailed as exc:
+            raise ServiceError("internal", f"refresh failed: {exc}") from exc
+
     def health(self) -> dict[str, Any]:
         nats_state = "connected" if self.kv.ready else "disconnected"
-        pending_writes = 0
+        try:
+            snapshot = self.catalog.snapshot_info()
+        except ServiceError:
+            snapshot = {"snapshot_id": None, "item_count": 0}
         return {
-            "status": "ok" if nats_state == "connected" and pending_writes == 0 else "degraded",
+            "status": "ok" if nats_state == "connected" else "degraded",
             "version": package_version(),
             "nats": nats_state,
             "robot": "unknown",
-            "snapshot_id": None,
-            "item_count": 0,
-            "pending_writes": pending_writes,
+            "snapshot_id": snapshot["snapshot_id"],
+            "item_count": snapshot["item_count"],
+            "pending_writes": 0,
         }

@@ -51,9 +51,12 @@ class CommandRouter:
     def __init__(self, config: Config) -> None:
         self._config = config
         self._handlers: dict[str, CommandHandler] = {}
+        self._error_fields: dict[str, dict[str, Any]] = {}
 
-    def register(self, name: str, handler: CommandHandler) -> None:
+    def register(self, name: str, handler: CommandHandler, error_fields: dict[str, Any] | None = None) -> None:
+        """`error_fields` are the reply fields an error reply still carries (e.g. `snapshot_id: null`)."""
         self._handlers[name] = handler
+        self._error_fields[name] = error_fields or {}
 
     @property
     def native_subject(self) -> str:
@@ -84,7 +87,8 @@ class CommandRouter:
             fields = self._dispatch(request)
             reply: dict[str, Any] = {"correlation_id": correlation_id, "status": "ok", "error": None, **fields}
         except CommandError as exc:
-            reply = {"correlation_id": exc.correlation_id, "status": "error", "error": str(exc)}
+            reply = {"correlation_id": exc.correlation_id, "status": "error", "error": str(exc),
+                     **self._error_fields.get(command, {})}
         return _encode(reply)
 
     # ---- ecosystem form ----------------------------------------------------

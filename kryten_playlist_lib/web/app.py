@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import bottle
 
 from kryten_playlist_lib.errors import ServiceError
-from kryten_playlist_lib.web import routes_service
+from kryten_playlist_lib.web import routes_catalog, routes_service
 from kryten_playlist_lib.web.http import (
     BODY_KEY,
     JSON_CONTENT_TYPE,
@@ -77,6 +77,7 @@ class WebServices(Protocol):
 def create_app(services: WebServices) -> bottle.Bottle:
     app = _App(services.metrics)
     routes_service.register(app, services)
+    routes_catalog.register(app, services)  # type: ignore[arg-type]  (it needs the whole service)
     return app
 
 
