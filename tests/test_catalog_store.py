@@ -120,17 +120,22 @@ def test_progress_is_reported_as_items_are_written(tmp_path: Path) -> None:
     assert seen == sorted(seen) and seen[-1] == 12_345 and len(seen) >= 3
 
 
-@pytest.mark.parametrize("failure", ["iterator", "duplicate"])
-def test_failed_build_leaves_no_file(tmp_path: Path, failure: str) -> None:
-    def broken() -> Iterator[CatalogItem]:
-        for n in range(7_000):
-            yield CatalogItem(f"v{n}", f"title {n}")
-        raise OSError("source went away")
+def broken_source() -> Iterator[CatalogItem]:
+    for n in range(7_000):
+        yield CatalogItem(f"v{n}", f"title {n}")
+    raise OSError("source went away")
 
-    items = broken() if failure == "iterator" else [CatalogItem("same", "one"), CatalogItem("same", "two")]
-    error = OSError if failure == "iterator" else sqlite3.IntegrityError
+
+@pytest.mark.parametrize(("items", "error"), [
+    (broken_source, OSError),
+    (lambda: [CatalogItem("same", "one"), CatalogItem("same", "two")], sqlite3.IntegrityError),
+    (lambda: [CatalogItem("ok", "fine"), CatalogItem("untitled", None)], ValueError),
+])
+def test_failed_build_leaves_no_file(
+    tmp_path: Path, items: Callable[[], Iterable[CatalogItem]], error: type[Exception]
+) -> None:
     with pytest.raises(error):
-        build(tmp_path / "catalog.sqlite3", items)
+        build(tmp_path / "catalog.sqlite3", items())
     assert list(tmp_path.iterdir()) == []
 
 

@@ -187,8 +187,6 @@ def _stage_items(
 ) -> int:
     count = 0
     for batch in _batches(items, _BATCH_SIZE):
-        # Rows are made one at a time as SQLite takes them: each insert lets go
-        # of the GIL, so searches in other threads are not held up by a batch.
         conn.executemany(_INSERT_STAGED, (_staged_row(item, manifest_url_template, episode_parser) for item in batch))
         conn.executemany("INSERT INTO catalog_item_category (video_id, category) VALUES (?, ?)",
                          ((item.video_id, category) for item in batch for category in item.categories))

@@ -54,7 +54,8 @@ def run_refresh(args: argparse.Namespace) -> int:
         finally:
             progress.finish()
     skipped = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in result.skipped.items() if count)
-    print(f"snapshot {result.snapshot_id}: {result.item_count:,} items" + (f" (skipped: {skipped})" if skipped else ""))
+    items = f"{result.item_count:,} item" + ("" if result.item_count == 1 else "s")
+    print(f"snapshot {result.snapshot_id}: {items}" + (f" (skipped: {skipped})" if skipped else ""))
     return 0
 
 
