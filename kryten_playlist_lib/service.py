@@ -20,6 +20,12 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 
 from kryten_playlist_lib import package_version
+from kryten_playlist_lib.admin_commands import register_admin_commands
+from kryten_playlist_lib.auth.acl import Acl
+from kryten_playlist_lib.auth.limits import RateLimits
+from kryten_playlist_lib.auth.roles import RoleResolver
+from kryten_playlist_lib.auth.sessions import Sessions
+from kryten_playlist_lib.auth.signin import SignIn
 from kryten_playlist_lib.bus.bridge import NatsBridge
 from kryten_playlist_lib.bus.commands import CommandRequest, CommandRouter
 from kryten_playlist_lib.bus.janitor import Janitor
@@ -27,11 +33,11 @@ from kryten_playlist_lib.bus.kv import KvStore
 from kryten_playlist_lib.bus.leases import Leases
 from kryten_playlist_lib.bus.lifecycle import Lifecycle
 from kryten_playlist_lib.bus.objects import SnapshotObjects
-from kryten_playlist_lib.catalog.refresh import CatalogRefresh, RefreshFailed
+from kryten_playlist_lib.bus.robot import RobotClient
+from kryten_playlist_lib.catalog.refresh import CatalogRefresh
 from kryten_playlist_lib.catalog.search import CatalogReader
 from kryten_playlist_lib.catalog.store import require_trigram_sqlite
 from kryten_playlist_lib.config import Config
-from kryten_playlist_lib.domain.rbac import role_at_least
 from kryten_playlist_lib.errors import ServiceError
 from kryten_playlist_lib.secret import load_or_create_secret
 from kryten_playlist_lib.web.app import create_app
@@ -52,16 +58,23 @@ class PlaylistService:
         self.leases = Leases(self.kv, owner=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
         self.janitor = Janitor(self.kv, self.leases)
         self.catalog = CatalogReader(config.sqlite_path)
+        self.robot = RobotClient(self.bridge, config)
+        self.acl = Acl(self.kv, config)
+        self.roles = RoleResolver(self.acl, config, rank_of=self._rank_of)
+        self.sessions = Sessions(self.kv, config.session_ttl_seconds)
+        self.signin = SignIn(config, self.kv, RateLimits(self.kv, config), self.sessions, self.roles, self.robot,
+                             lambda: self.secret)
         self.refresh = CatalogRefresh(config, self.kv, self.leases, SnapshotObjects(self.bridge, config.namespace))
         self.metrics = Metrics()
         self.commands = CommandRouter(config)
-        self.http = HttpServer(create_app(self), config.http_host, config.http_port, config.http_threads)
+        self.app = create_app(self)
+        self.http = HttpServer(self.app, config.http_host, config.http_port, config.http_threads)
         self.lifecycle = Lifecycle(config, self.bridge, lambda: self.http.port)
         self._janitor_stop = threading.Event()
         self._janitor_thread: threading.Thread | None = None
         self._subscribed = False
         self.commands.register("system.ping", self._ping)
-        self.commands.register("catalog_refresh", self._catalog_refresh_command, {"snapshot_id": None})
+        register_admin_commands(self)
         self.bridge.on_connect(self.kv.bootstrap)
         self.bridge.on_connect(self._subscribe_once)
         self.bridge.on_connect(self.lifecycle.announce)
@@ -122,6 +135,7 @@ class PlaylistService:
         """Subscriptions survive reconnects in nats-py, so they are made on the first connect only."""
         if self._subscribed:
             return
+        await self.kv.watch("acl", self.roles.invalidate)
         await self.commands.subscribe(self.bridge)
         await self.lifecycle.subscribe()
         self._subscribed = True
@@ -150,24 +164,10 @@ class PlaylistService:
         return {"version": package_version(), "uptime_seconds": self.lifecycle.uptime_seconds,
                 "nats": "connected" if self.bridge.connected else "disconnected"}
 
-    def role_of(self, username: str) -> str:
-        """The role of a CyTube user (behaviour.md section 1; config admins for now)."""
-        admins = {name.lower() for name in self.config.initial_admins}
-        return "admin" if username.lower() in admins else "viewer"
-
-    def _catalog_refresh_command(self, request: CommandRequest) -> dict[str, Any]:
-        if request.requested_by is None or not role_at_least(self.role_of(request.requested_by), "admin"):
-            raise ServiceError("forbidden", "catalog_refresh needs the admin role")
-        try:
-            job = self.refresh.begin()
-        except ServiceError as exc:
-            if exc.code == "refresh_in_progress":
-                raise ServiceError("refresh_in_progress", "refresh already running") from exc
-            raise
-        try:
-            return {"snapshot_id": self.refresh.run(job).snapshot_id}
-        except RefreshFailed as exc:
-            raise ServiceError("internal", f"refresh failed: {exc}") from exc
+    def _rank_of(self, username: str) -> int | None:
+        user = self.robot.find_user(username)
+        rank = user.get("rank") if user else None
+        return rank if isinstance(rank, int) else None
 
     def health(self) -> dict[str, Any]:
         nats_state = "connected" if self.kv.ready else "disconnected"
@@ -179,7 +179,7 @@ class PlaylistService:
             "status": "ok" if nats_state == "connected" else "degraded",
             "version": package_version(),
             "nats": nats_state,
-            "robot": "unknown",
+            "robot": "seen" if self.robot.seen_recently() else "unknown",
             "snapshot_id": snapshot["snapshot_id"],
             "item_count": snapshot["item_count"],
             "pending_writes": 0,

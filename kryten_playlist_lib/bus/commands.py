@@ -20,7 +20,7 @@ from typing import Any
 
 from kryten_playlist_lib.bus.bridge import NatsBridge
 from kryten_playlist_lib.config import Config
-from kryten_playlist_lib.errors import ServiceError
+from kryten_playlist_lib.errors import ServiceError, ValidationError
 
 log = logging.getLogger("kryten_playlist.commands")
 
@@ -122,6 +122,9 @@ class CommandRouter:
             raise CommandError(f"unknown command '{request.command}'", request.correlation_id)
         try:
             return handler(request)
+        except ValidationError as exc:
+            problems = "; ".join(f"field '{name}' {problem}" for name, problem in exc.fields.items())
+            raise CommandError(problems, request.correlation_id) from exc
         except ServiceError as exc:
             raise CommandError(exc.message, request.correlation_id) from exc
         except Exception:

@@ -8,6 +8,8 @@ compare-and-set with jittered backoff for up to 5 s (storage.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import nats.errors
 import nats.js.errors
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
 from nats.js.kv import KeyValue
@@ -171,6 +174,27 @@ class KvStore:
             return [name[len(self._prefix):] for name in names if name.startswith(full_prefix)]
 
         return self._bridge.run(list_keys, timeout=30.0)
+
+    async def watch(self, bucket: str, on_change: Callable[[str], None]) -> None:
+        """On the loop: call `on_change(relative key)` for every change in this namespace of `bucket`.
+
+        nats-py watches one subject, so the whole bucket is watched and filtered
+        here. `on_change` runs on the loop and must not block.
+        """
+        kv = self._bucket(bucket)
+        watcher = await kv.watch(">", meta_only=True)
+
+        async def pump() -> None:
+            try:
+                async for entry in watcher:
+                    if entry is not None and entry.key.startswith(self._prefix):
+                        on_change(entry.key[len(self._prefix):])
+            finally:
+                # Unsubscribing also ends nats-py's heartbeat and flow-control tasks of the watch.
+                with contextlib.suppress(nats.errors.Error):
+                    await watcher.stop()
+
+        self._bridge.track(asyncio.ensure_future(pump()))
 
     # ---- read-modify-write -----------------------------------------------
 

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from kryten_playlist_lib import package_version
-from kryten_playlist_lib.cli import catalog, serve
+from kryten_playlist_lib.cli import acl, catalog, serve
 from kryten_playlist_lib.cli.common import load
-from kryten_playlist_lib.errors import ConfigError, ServiceError
+from kryten_playlist_lib.errors import ConfigError, ServiceError, ValidationError
 
 log = logging.getLogger("kryten_playlist.cli")
 
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=serve.run_demo)
 
     catalog.add_parsers(verbs, common)
+    acl.add_parsers(verbs, common)
 
     config = verbs.add_parser("config", parents=[common], help="configuration")
     config_verbs = config.add_subparsers(dest="config_verb", metavar="ACTION")
@@ -73,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace, exc: BaseException) -> None:
     if args.debug:
         log.exception("failed")
-    message = exc.message if isinstance(exc, ServiceError) else str(exc)
+    if isinstance(exc, ValidationError):
+        message = "; ".join(f"{field}: {problem}" for field, problem in exc.fields.items())
+    else:
+        message = exc.message if isinstance(exc, ServiceError) else str(exc)
     print(f"kryten-playlist: {message}", file=sys.stderr)
 
 

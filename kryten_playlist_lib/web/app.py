@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import bottle
 
 from kryten_playlist_lib.errors import ServiceError
-from kryten_playlist_lib.web import routes_catalog, routes_service
+from kryten_playlist_lib.web import routes_auth, routes_catalog, routes_service
 from kryten_playlist_lib.web.http import (
     BODY_KEY,
     JSON_CONTENT_TYPE,
@@ -77,7 +77,9 @@ class WebServices(Protocol):
 def create_app(services: WebServices) -> bottle.Bottle:
     app = _App(services.metrics)
     routes_service.register(app, services)
-    routes_catalog.register(app, services)  # type: ignore[arg-type]  (it needs the whole service)
+    # These need the whole service; the skeleton's Protocol covers only the service routes.
+    routes_auth.register(app, services)  # type: ignore[arg-type]
+    routes_catalog.register(app, services)  # type: ignore[arg-type]
     return app
 
 

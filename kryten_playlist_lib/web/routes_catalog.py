@@ -8,7 +8,7 @@ import bottle
 
 from kryten_playlist_lib.catalog.connectors import CONNECTORS
 from kryten_playlist_lib.errors import NotFound, ValidationError
-from kryten_playlist_lib.web.access import require_role
+from kryten_playlist_lib.web.access import require
 from kryten_playlist_lib.web.http import request_body
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ HTTP_CONNECTORS = tuple(name for name in CONNECTORS if name != "jsonl")
 def register(app: bottle.Bottle, services: PlaylistService) -> None:
     def require_reader() -> None:
         if not services.config.catalog_public:
-            require_role(services, "viewer")
+            require(services, "catalog.search")
 
     @app.get("/api/v1/catalog/search")
     def search() -> dict[str, Any]:
@@ -52,7 +52,7 @@ def register(app: bottle.Bottle, services: PlaylistService) -> None:
 
     @app.post("/api/v1/catalog/refresh")
     def refresh() -> dict[str, Any]:
-        require_role(services, "admin")
+        require(services, "catalog.refresh")
         connector = request_body().get("connector", services.config.catalog_connector)
         if connector not in HTTP_CONNECTORS:
             raise ValidationError({"connector": f"must be one of {', '.join(HTTP_CONNECTORS)}"})
@@ -62,7 +62,7 @@ def register(app: bottle.Bottle, services: PlaylistService) -> None:
 
     @app.get("/api/v1/catalog/refresh/<job_id>")
     def refresh_status(job_id: str) -> dict[str, Any]:
-        require_role(services, "admin")
+        require(services, "catalog.refresh")
         return services.refresh.job_status(job_id)
 
 

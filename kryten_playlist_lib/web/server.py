@@ -9,12 +9,15 @@ from typing import Any
 
 from cheroot import wsgi
 
+LISTEN_BACKLOG = 128
+
 
 class HttpServer:
     """`start()` returns once the socket listens; `stop()` returns within its timeout."""
 
     def __init__(self, app: Callable[..., Any], host: str, port: int, threads: int = 16) -> None:
-        self._server = wsgi.Server((host, port), app, numthreads=threads)
+        # cheroot's listen backlog defaults to 5: a burst of browsers or clients would be reset.
+        self._server = wsgi.Server((host, port), app, numthreads=threads, request_queue_size=LISTEN_BACKLOG)
         self._thread: threading.Thread | None = None
 
     @property
