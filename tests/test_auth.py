@@ -153,6 +153,8 @@ def test_two_parallel_correct_verifies_make_exactly_one_session(auth_service: Pl
     for thread in threads:
         thread.join(30)
     assert sorted(a["status"] for a in answers) in (["locked", "ok"], ["ok", "unrequested"])
+    assert auth_service.kv.get("auth", "unsolicited/127.0.0.1") is None or \
+        sorted(a["status"] for a in answers) == ["ok", "unrequested"]
     assert len(auth_service.kv.keys("auth", "session/")) == 1
 
 

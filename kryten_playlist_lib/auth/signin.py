@@ -127,10 +127,12 @@ class SignIn:
     def _check_code(self, username: str, code: str, ip: str) -> tuple[dict[str, Any], str | None]:
         key = f"otp/request/{user_segment(username)}"
         deadline = time.monotonic() + VERIFY_RETRY_SECONDS
+        consumed_by_another = False
         while time.monotonic() < deadline:
             entry = self._kv.get_raw(BUCKET, key)
             if entry is None:
-                return self._no_request(username, ip), None
+                # A parallel verify with the same right code won: "used", not "unrequested".
+                return (_locked(0) if consumed_by_another else self._no_request(username, ip)), None
             request = entry.value
             if is_expired(request):
                 self._kv.delete(BUCKET, key, revision=entry.revision)
@@ -140,7 +142,8 @@ class SignIn:
             if code_matches(self._secret(), username, code, request["otp_hash"]):
                 if self._kv.delete(BUCKET, key, revision=entry.revision):
                     return self._signed_in(username, ip)
-                continue  # changed meanwhile (a parallel guess): look again
+                consumed_by_another = True
+                continue  # changed meanwhile (a parallel verify or guess): look again
             remaining = request["attempts_remaining"] - 1
             revision = self._kv.compare_and_set(BUCKET, key, {**request, "attempts_remaining": remaining},
                                                 entry.revision)
