@@ -39,6 +39,7 @@ from kryten_playlist_lib.catalog.search import CatalogReader
 from kryten_playlist_lib.catalog.store import require_trigram_sqlite
 from kryten_playlist_lib.config import Config
 from kryten_playlist_lib.errors import ServiceError
+from kryten_playlist_lib.playlists.store import PlaylistStore
 from kryten_playlist_lib.secret import load_or_create_secret
 from kryten_playlist_lib.web.app import create_app
 from kryten_playlist_lib.web.metrics import Metrics
@@ -58,6 +59,7 @@ class PlaylistService:
         self.leases = Leases(self.kv, owner=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
         self.janitor = Janitor(self.kv, self.leases)
         self.catalog = CatalogReader(config.sqlite_path)
+        self.playlists = PlaylistStore(self.kv, self.catalog, config.max_playlist_items)
         self.robot = RobotClient(self.bridge, config)
         self.acl = Acl(self.kv, config)
         self.roles = RoleResolver(self.acl, config, rank_of=self._rank_of)
@@ -70,8 +72,8 @@ class PlaylistService:
         self.app = create_app(self)
         self.http = HttpServer(self.app, config.http_host, config.http_port, config.http_threads)
         self.lifecycle = Lifecycle(config, self.bridge, lambda: self.http.port)
-        self._janitor_stop = threading.Event()
-        self._janitor_thread: threading.Thread | None = None
+        self._maintenance_stop = threading.Event()
+        self._maintenance_thread: threading.Thread | None = None
         self._subscribed = False
         self.commands.register("system.ping", self._ping)
         register_admin_commands(self)
@@ -89,12 +91,12 @@ class PlaylistService:
         self.secret = load_or_create_secret(self.config, self._env)
         self.http.start()
         self.bridge.start()
-        self._start_janitor()
+        self._start_maintenance()
         log.info("kryten-playlist %s listening on http://%s:%d", package_version(),
                  self.config.http_host, self.http.port)
 
     def stop(self, reason: str = "stopped") -> None:
-        self._stop_janitor()
+        self._stop_maintenance()
         if self.bridge.loop is not None and self.bridge.loop.is_running():
             try:
                 asyncio.run_coroutine_threadsafe(self.lifecycle.shutdown(reason), self.bridge.loop).result(2)
@@ -111,10 +113,10 @@ class PlaylistService:
         self.secret = load_or_create_secret(self.config, self._env)
         self.http.start()
         await self.bridge.astart()
-        self._start_janitor()
+        self._start_maintenance()
 
     async def astop(self, reason: str = "stopped") -> None:
-        self._stop_janitor()
+        self._stop_maintenance()
         await self.lifecycle.shutdown(reason)
         # The HTTP workers may be waiting on this loop, so stop them from a
         # thread of their own while the loop keeps running.
@@ -140,25 +142,39 @@ class PlaylistService:
         await self.lifecycle.subscribe()
         self._subscribed = True
 
-    def _start_janitor(self) -> None:
-        self._janitor_stop.clear()
-        self._janitor_thread = threading.Thread(target=self._janitor_loop, name="kv-janitor", daemon=True)
-        self._janitor_thread.start()
+    def _start_maintenance(self) -> None:
+        self._maintenance_stop.clear()
+        self._maintenance_thread = threading.Thread(target=self._maintenance_loop, name="maintenance", daemon=True)
+        self._maintenance_thread.start()
 
-    def _stop_janitor(self) -> None:
-        self._janitor_stop.set()
-        if self._janitor_thread is not None:
-            self._janitor_thread.join(5)
-            self._janitor_thread = None
+    def _stop_maintenance(self) -> None:
+        self._maintenance_stop.set()
+        if self._maintenance_thread is not None:
+            self._maintenance_thread.join(5)
+            self._maintenance_thread = None
 
-    def _janitor_loop(self) -> None:
-        while not self._janitor_stop.wait(self.janitor.interval_seconds):
+    def _maintenance_loop(self) -> None:
+        """Mend the playlist index once KV is ready, then sweep expired keys every interval."""
+        while not self._repair_playlists():
+            if self._maintenance_stop.wait(1.0):
+                return
+        while not self._maintenance_stop.wait(self.janitor.interval_seconds):
             if not self.kv.ready:
                 continue
             try:
                 self.janitor.sweep()
             except ServiceError as exc:
                 log.warning("janitor sweep skipped: %s", exc.message)
+
+    def _repair_playlists(self) -> bool:
+        if not self.kv.ready:
+            return False
+        try:
+            self.playlists.repair()
+        except ServiceError as exc:
+            log.warning("playlist index repair postponed: %s", exc.message)
+            return False
+        return True
 
     def _ping(self, _request: CommandRequest) -> dict[str, Any]:
         return {"version": package_version(), "uptime_seconds": self.lifecycle.uptime_seconds,

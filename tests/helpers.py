@@ -7,6 +7,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from email.message import Message
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -25,16 +26,16 @@ def wait_for(condition: Callable[[], T], timeout: float = 10.0, what: str = "con
 
 
 def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
-              ) -> tuple[int, dict[str, str], Any]:
-    """One request; returns (status, headers, decoded JSON body or text)."""
+              ) -> tuple[int, Message, Any]:
+    """One request; returns (status, headers (case-insensitive), decoded JSON body or text)."""
     data = None if body is None else json.dumps(body).encode("utf-8")
     request = urllib.request.Request(url, data=data, method=method, headers={
         "Content-Type": "application/json", "X-Requested-With": "kryten-playlist", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            status, response_headers, raw = response.status, dict(response.headers), response.read()
+            status, response_headers, raw = response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
-        status, response_headers, raw = exc.code, dict(exc.headers), exc.read()
+        status, response_headers, raw = exc.code, exc.headers, exc.read()
     text = raw.decode("utf-8")
     try:
         return status, response_headers, json.loads(text)

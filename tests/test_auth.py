@@ -9,6 +9,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from email.message import Message
 from typing import Any
 
 import pytest
@@ -45,7 +46,7 @@ class Client:
     def __init__(self, service: PlaylistService) -> None:
         self.base = f"http://127.0.0.1:{service.http.port}"
         self.cookie: str | None = None
-        self.last_headers: dict[str, str] = {}
+        self.last_headers: Message = Message()
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         headers = {"Cookie": f"kryten_playlist_session={self.cookie}"} if self.cookie else {}
@@ -278,6 +279,11 @@ ROUTE_ROLES: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v1/auth/ipblock"): None,
     ("POST", "/api/v1/auth/logout"): None,
     ("GET", "/api/v1/auth/me"): "viewer",
+    ("GET", "/api/v1/playlists"): "viewer",
+    ("POST", "/api/v1/playlists"): "blessed",
+    ("GET", "/api/v1/playlists/<playlist_id>"): "viewer",
+    ("PUT", "/api/v1/playlists/<playlist_id>"): "blessed",
+    ("DELETE", "/api/v1/playlists/<playlist_id>"): "blessed",
 }
 ROLE_ORDER = [None, "viewer", "blessed", "admin"]
 
@@ -293,7 +299,7 @@ def test_every_route_admits_exactly_the_roles_of_the_table(auth_service: Playlis
             continue
         path = re.sub(r"<[^>]+>", "x" * 32, rule)
         for role, client in clients.items():
-            status, _answer = client.call(method, path, {} if method == "POST" else None)
+            status, _answer = client.call(method, path, {} if method in ("POST", "PUT") else None)
             admitted = ROLE_ORDER.index(role) >= ROLE_ORDER.index(needed)
             assert (status not in (401, 403)) == admitted, (method, rule, role, status)
             if not admitted:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import bottle
 
 from kryten_playlist_lib.errors import ServiceError
-from kryten_playlist_lib.web import routes_auth, routes_catalog, routes_service
+from kryten_playlist_lib.web import routes_auth, routes_catalog, routes_playlists, routes_service
 from kryten_playlist_lib.web.http import (
     BODY_KEY,
     JSON_CONTENT_TYPE,
@@ -80,6 +80,7 @@ def create_app(services: WebServices) -> bottle.Bottle:
     # These need the whole service; the skeleton's Protocol covers only the service routes.
     routes_auth.register(app, services)  # type: ignore[arg-type]
     routes_catalog.register(app, services)  # type: ignore[arg-type]
+    routes_playlists.register(app, services)  # type: ignore[arg-type]
     return app
 
 

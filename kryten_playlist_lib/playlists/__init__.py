@@ -1,0 +1,1 @@
+"""Named playlists in KV: validation, the store with its name index, crash repair."""
