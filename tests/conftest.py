@@ -63,7 +63,7 @@ def config(make_config: Callable[..., Config]) -> Config:
 
 @pytest.fixture
 def bridge(config: Config) -> Iterator[NatsBridge]:
-    """A started bridge of its own, connected."""
+    """A connection of the test's own, connected: a test's client, an admin tool, another Kryten service."""
     started = NatsBridge(config)
     started.start()
     wait_for(lambda: started.connected, what="bridge connected")

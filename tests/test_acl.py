@@ -30,15 +30,6 @@ def acl_service(make_config: Callable[..., Config], config: Config) -> Iterator[
     running.stop()
 
 
-@pytest.fixture
-def admin_tool(config: Config) -> Iterator[NatsBridge]:
-    tool = NatsBridge(config)
-    tool.start()
-    wait_for(lambda: tool.connected)
-    yield tool
-    tool.stop()
-
-
 def native(tool: NatsBridge, config: Config, command: str, requested_by: str, **fields: Any) -> dict[str, Any]:
     return tool.request(f"kryten.playlist.cmd.{command}", {
         "correlation_id": f"c-{command}", "namespace": config.namespace, "requested_by": requested_by, **fields},
@@ -58,38 +49,38 @@ def test_blessed_users_are_seeded_once_from_config(acl_service: PlaylistService)
     assert acl_service.acl.blessed() == []  # the seed does not come back
 
 
-def test_acl_commands_in_the_native_form(acl_service: PlaylistService, admin_tool: NatsBridge,
+def test_acl_commands_in_the_native_form(acl_service: PlaylistService, bridge: NatsBridge,
                                          config: Config) -> None:
-    reply = native(admin_tool, config, "blessed_add", "boss", username="Carol")
+    reply = native(bridge, config, "blessed_add", "boss", username="Carol")
     assert reply == {"correlation_id": "c-blessed_add", "status": "ok", "error": None}
-    assert native(admin_tool, config, "blessed_list", "BOSS")["blessed"] == ["carol", "helper"]
-    assert native(admin_tool, config, "admins_list", "boss")["admins"] == ["boss"]
+    assert native(bridge, config, "blessed_list", "BOSS")["blessed"] == ["carol", "helper"]
+    assert native(bridge, config, "admins_list", "boss")["admins"] == ["boss"]
     assert acl_service.roles.role_of("carol") in ("blessed", "viewer")  # the cache may hold 5 s
     wait_for(lambda: acl_service.roles.role_of("Carol") == "blessed", timeout=5)
-    native(admin_tool, config, "blessed_remove", "boss", username="carol")
-    assert native(admin_tool, config, "blessed_list", "boss")["blessed"] == ["helper"]
+    native(bridge, config, "blessed_remove", "boss", username="carol")
+    assert native(bridge, config, "blessed_list", "boss")["blessed"] == ["helper"]
 
 
-def test_acl_commands_refuse_non_admins_and_bad_names(acl_service: PlaylistService, admin_tool: NatsBridge,
+def test_acl_commands_refuse_non_admins_and_bad_names(acl_service: PlaylistService, bridge: NatsBridge,
                                                      config: Config) -> None:
-    denied = native(admin_tool, config, "blessed_add", "helper", username="carol")
+    denied = native(bridge, config, "blessed_add", "helper", username="carol")
     assert denied["status"] == "error" and "admin" in denied["error"]
-    denied = native(admin_tool, config, "blessed_list", "nobody")
+    denied = native(bridge, config, "blessed_list", "nobody")
     assert denied == {"correlation_id": "c-blessed_list", "status": "error", "error": denied["error"],
                       "blessed": []}
-    bad = native(admin_tool, config, "blessed_add", "boss", username="no spaces allowed")
+    bad = native(bridge, config, "blessed_add", "boss", username="no spaces allowed")
     assert bad["status"] == "error" and "username" in bad["error"]
-    missing = native(admin_tool, config, "blessed_add", "boss")
+    missing = native(bridge, config, "blessed_add", "boss")
     assert missing["status"] == "error" and "username" in missing["error"]
     assert acl_service.acl.blessed() == ["helper"]
 
 
-def test_acl_commands_in_the_ecosystem_form(acl_service: PlaylistService, admin_tool: NatsBridge) -> None:
-    reply = ecosystem(admin_tool, "blessed_add", {"username": "dave", "requested_by": "boss"})
+def test_acl_commands_in_the_ecosystem_form(acl_service: PlaylistService, bridge: NatsBridge) -> None:
+    reply = ecosystem(bridge, "blessed_add", {"username": "dave", "requested_by": "boss"})
     assert reply == {"service": "playlist", "command": "blessed_add", "success": True, "data": {}}
-    listed = ecosystem(admin_tool, "blessed_list", {}, source="Boss")
+    listed = ecosystem(bridge, "blessed_list", {}, source="Boss")
     assert listed["success"] is True and listed["data"]["blessed"] == ["dave", "helper"]
-    refused = ecosystem(admin_tool, "admins_list", {}, source="dave")
+    refused = ecosystem(bridge, "admins_list", {}, source="dave")
     assert refused["success"] is False and "admin" in refused["error"]
 
 

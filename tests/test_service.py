@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -76,18 +76,8 @@ def test_metrics_report_the_nats_state(base_url: str) -> None:
     assert "kryten_playlist_nats_connected 1" in text
 
 
-@pytest.fixture
-def watcher(config: Config) -> Iterator[NatsBridge]:
-    """A separate connection for the test, like an admin tool or another Kryten service."""
-    client = NatsBridge(config)
-    client.start()
-    wait_for(lambda: client.connected)
-    yield client
-    client.stop()
-
-
-def test_lifecycle_startup_discovery_and_shutdown(watcher: NatsBridge, config: Config) -> None:
-    events = Collector(watcher, "kryten.lifecycle.playlist.*")
+def test_lifecycle_startup_discovery_and_shutdown(bridge: NatsBridge, config: Config) -> None:
+    events = Collector(bridge, "kryten.lifecycle.playlist.*")
     service = start_service(config)
     try:
         wait_for(lambda: events.count() >= 1, what="startup message")
@@ -95,15 +85,15 @@ def test_lifecycle_startup_discovery_and_shutdown(watcher: NatsBridge, config: C
         assert startup["service"] == "playlist" and startup["version"] == package_version()
         assert startup["metadata"]["endpoints"]["health"] == {"port": service.http.port,
                                                              "path": "/api/v1/health"}
-        watcher.publish("kryten.service.discovery.poll", {})
+        bridge.publish("kryten.service.discovery.poll", {})
         wait_for(lambda: events.count() >= 2, what="startup again after a discovery poll")
     finally:
         service.stop(reason="test over")
     wait_for(lambda: any(m.get("reason") == "test over" for m in events.messages), what="shutdown message")
 
 
-def test_system_ping_in_the_ecosystem_envelope(service: PlaylistService, watcher: NatsBridge) -> None:
-    reply = watcher.request("kryten.playlist.command", {
+def test_system_ping_in_the_ecosystem_envelope(service: PlaylistService, bridge: NatsBridge) -> None:
+    reply = bridge.request("kryten.playlist.command", {
         "command": "system.ping", "args": {},
         "meta": {"source": "test", "timestamp": "2026-11-24T00:00:00Z", "request_id": "r1",
                  "domain": "cytu.be", "channel": "lounge"}}, timeout=5)
@@ -114,11 +104,11 @@ def test_system_ping_in_the_ecosystem_envelope(service: PlaylistService, watcher
 
 
 def test_service_name_shapes_the_ecosystem_subject(make_config: Callable[..., Config],
-                                                   watcher: NatsBridge) -> None:
+                                                   bridge: NatsBridge) -> None:
     service = start_service(make_config(service_name="Kryten.Playlist"))
     try:
         wait_for(lambda: service.kv.ready)
-        reply = watcher.request("kryten.kryten-playlist.command", {"command": "system.ping"}, timeout=5)
+        reply = bridge.request("kryten.kryten-playlist.command", {"command": "system.ping"}, timeout=5)
         assert reply["service"] == "kryten-playlist" and reply["success"] is True
     finally:
         service.stop()
@@ -131,20 +121,20 @@ def test_service_name_shapes_the_ecosystem_subject(make_config: Callable[..., Co
     (b'{"correlation_id": "c1", "requested_by": "alice"}', "namespace", "c1"),
 ])
 def test_native_commands_refuse_bad_requests_naming_the_problem(
-        service: PlaylistService, watcher: NatsBridge, payload: bytes, error: str,
+        service: PlaylistService, bridge: NatsBridge, payload: bytes, error: str,
         correlation_id: str | None) -> None:
     async def ask() -> Any:
-        return await watcher.nc.request("kryten.playlist.cmd.blessed_list", payload, timeout=5)
+        return await bridge.nc.request("kryten.playlist.cmd.blessed_list", payload, timeout=5)
 
-    reply = json.loads(watcher.run(ask).data)
+    reply = json.loads(bridge.run(ask).data)
     assert reply["status"] == "error" and error in reply["error"]
     assert reply["correlation_id"] == correlation_id
 
 
-def test_native_unknown_command_and_other_namespaces(service: PlaylistService, watcher: NatsBridge,
+def test_native_unknown_command_and_other_namespaces(service: PlaylistService, bridge: NatsBridge,
                                                      config: Config) -> None:
     request = {"correlation_id": "c9", "namespace": config.namespace, "requested_by": "alice"}
-    reply = watcher.request("kryten.playlist.cmd.no_such_thing", request, timeout=5)
+    reply = bridge.request("kryten.playlist.cmd.no_such_thing", request, timeout=5)
     assert reply == {"correlation_id": "c9", "status": "error", "error": "unknown command 'no_such_thing'"}
     with pytest.raises(NatsUnavailable):
-        watcher.request("kryten.playlist.cmd.no_such_thing", {**request, "namespace": "elsewhere"}, timeout=1)
+        bridge.request("kryten.playlist.cmd.no_such_thing", {**request, "namespace": "elsewhere"}, timeout=1)
