@@ -39,6 +39,7 @@ from kryten_playlist_lib.catalog.search import CatalogReader
 from kryten_playlist_lib.catalog.store import require_trigram_sqlite
 from kryten_playlist_lib.config import Config
 from kryten_playlist_lib.errors import ServiceError
+from kryten_playlist_lib.playlists.preview import MarathonPreview
 from kryten_playlist_lib.playlists.store import PlaylistStore
 from kryten_playlist_lib.secret import load_or_create_secret
 from kryten_playlist_lib.web.app import create_app
@@ -60,6 +61,7 @@ class PlaylistService:
         self.janitor = Janitor(self.kv, self.leases)
         self.catalog = CatalogReader(config.sqlite_path)
         self.playlists = PlaylistStore(self.kv, self.catalog, config.max_playlist_items)
+        self.marathons = MarathonPreview(self.playlists, self.catalog)
         self.robot = RobotClient(self.bridge, config)
         self.acl = Acl(self.kv, config)
         self.roles = RoleResolver(self.acl, config, rank_of=self._rank_of)

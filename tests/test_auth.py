@@ -284,6 +284,7 @@ ROUTE_ROLES: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/playlists/<playlist_id>"): "viewer",
     ("PUT", "/api/v1/playlists/<playlist_id>"): "blessed",
     ("DELETE", "/api/v1/playlists/<playlist_id>"): "blessed",
+    ("POST", "/api/v1/marathons/preview"): "viewer",
 }
 ROLE_ORDER = [None, "viewer", "blessed", "admin"]
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import bottle
 
 from kryten_playlist_lib.errors import ServiceError
-from kryten_playlist_lib.web import routes_auth, routes_catalog, routes_playlists, routes_service
+from kryten_playlist_lib.web import routes_auth, routes_catalog, routes_marathons, routes_playlists, routes_service
 from kryten_playlist_lib.web.http import (
     BODY_KEY,
     JSON_CONTENT_TYPE,
@@ -81,6 +81,7 @@ def create_app(services: WebServices) -> bottle.Bottle:
     routes_auth.register(app, services)  # type: ignore[arg-type]
     routes_catalog.register(app, services)  # type: ignore[arg-type]
     routes_playlists.register(app, services)  # type: ignore[arg-type]
+    routes_marathons.register(app, services)  # type: ignore[arg-type]
     return app
 
 
