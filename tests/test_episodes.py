@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kryten_playlist_lib.bench.measures import episode_accuracy
 from kryten_playlist_lib.domain.episodes import parse_episode
 
 LABELLED = Path(__file__).resolve().parents[2] / "shared" / "data" / "episodes-labelled.jsonl"
@@ -178,18 +178,6 @@ def test_precision_and_recall_on_labelled_titles() -> None:
     """
     if not LABELLED.exists():
         pytest.skip(f"labelled sample not found at {LABELLED}")
-    true_pos, false_pos, false_neg = 0, [], []
-    for line in LABELLED.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        label = None if row["season"] is None else (row["season"], row["episode"])
-        parsed = parse_episode(row["title"])
-        if parsed is not None and parsed == label:
-            true_pos += 1
-        elif parsed is not None:
-            false_pos.append((row["title"], parsed, label))
-        elif label is not None:
-            false_neg.append((row["title"], label))
-    precision = true_pos / (true_pos + len(false_pos))
-    recall = true_pos / (true_pos + len(false_neg))
-    assert precision == 1.0, false_pos
-    assert recall >= 0.98, false_neg
+    precision, recall, wrong = episode_accuracy(LABELLED)
+    assert precision == 1.0, wrong
+    assert recall >= 0.98, wrong

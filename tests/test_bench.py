@@ -1,0 +1,25 @@
+"""The benchmark command still works (CI runs --quick; nothing here asserts a time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.test_cli import CHILD_ENV, CLI
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_bench_quick_prints_a_table_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run([*CLI, "bench", "--quick", "--json", str(out), "--data", str(DATA)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env=CHILD_ENV, check=False)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())["figures"]
+    assert all(set(figure) == {"name", "value", "unit", "target", "ok"} for figure in figures)
+    names = [figure["name"] for figure in figures]
+    assert any(name.startswith("marathon preview") for name in names)
+    assert all(name in result.stdout for name in names)
+    if DATA.exists():
+        assert any(name.startswith("episode parsing") for name in names)
