@@ -254,9 +254,11 @@ def test_roles_follow_kv_changes_within_five_seconds(auth_service: PlaylistServi
                                                      robot: RobotStandIn) -> None:  # noqa: F811
     helper = sign_in(auth_service, robot, "helper")
     assert helper.call("GET", "/api/v1/auth/me")[1]["role"] == "blessed"
+    assert helper.call("POST", "/api/v1/playlists", {"name": "Mine", "items": []})[0] == 201
     auth_service.acl.unbless("helper")
-    wait_for(lambda: helper.call("GET", "/api/v1/auth/me")[1]["role"] == "viewer", timeout=5,
-             what="the role to drop")
+    wait_for(lambda: helper.call("POST", "/api/v1/playlists", {"name": "Again", "items": []})[0] == 403,
+             timeout=5, what="a 403 for the unblessed user")
+    assert helper.call("GET", "/api/v1/auth/me")[1]["role"] == "viewer"
     viewer = sign_in(auth_service, robot, "viewer1")
     auth_service.kv.put("acl", "admins", ["viewer1"])
     wait_for(lambda: viewer.call("GET", "/api/v1/catalog/refresh/" + "0" * 32)[0] == 404, timeout=5)
