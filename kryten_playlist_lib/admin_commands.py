@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from kryten_playlist_lib.auth.acl import check_username
 from kryten_playlist_lib.bus.commands import CommandRequest
 from kryten_playlist_lib.catalog.refresh import RefreshFailed
-from kryten_playlist_lib.domain.rbac import can, required_role
-from kryten_playlist_lib.errors import ServiceError
+from kryten_playlist_lib.domain.rbac import User, can, required_role
+from kryten_playlist_lib.errors import ServiceError, ValidationError
 
 if TYPE_CHECKING:
     from kryten_playlist_lib.service import PlaylistService
@@ -53,6 +53,23 @@ def register_admin_commands(service: PlaylistService) -> None:
         service.acl.unbless(request.args.get("username"))
         return {}
 
+    def queue_apply(request: CommandRequest) -> dict[str, Any]:
+        requester = check_username(request.requested_by, "requested_by")
+        user = User(requester, service.roles.role_of(requester))
+        job = service.queue.begin(_playlist_id(request.args), request.args.get("mode", "preserve_current"), user)
+        answer = service.queue.run(job)
+        return {key: answer[key] for key in ("enqueued_count", "failed", "removed_count")}
+
+    def _playlist_id(args: dict[str, Any]) -> str:
+        if isinstance(args.get("playlist_id"), str):
+            return args["playlist_id"]
+        name = args.get("playlist_name")
+        if not isinstance(name, str):
+            raise ValidationError({"playlist_id": "give playlist_id or playlist_name"})
+        return service.playlists.id_for_name(name)
+
+    router.register("queue_apply", gated("queue.apply", queue_apply),
+                    {"enqueued_count": 0, "failed": [], "removed_count": 0})
     router.register("catalog_refresh", gated("catalog.refresh", catalog_refresh), {"snapshot_id": None})
     router.register("blessed_add", gated("acl.manage", blessed_add))
     router.register("blessed_remove", gated("acl.manage", blessed_remove))

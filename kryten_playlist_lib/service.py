@@ -20,6 +20,10 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 
 from kryten_playlist_lib import package_version
+from kryten_playlist_lib.activity.events import EventConsumer
+from kryten_playlist_lib.activity.likes import Likes
+from kryten_playlist_lib.activity.plays import Plays
+from kryten_playlist_lib.activity.stats import Stats
 from kryten_playlist_lib.admin_commands import register_admin_commands
 from kryten_playlist_lib.auth.acl import Acl
 from kryten_playlist_lib.auth.limits import RateLimits
@@ -41,6 +45,7 @@ from kryten_playlist_lib.config import Config
 from kryten_playlist_lib.errors import ServiceError
 from kryten_playlist_lib.playlists.preview import MarathonPreview
 from kryten_playlist_lib.playlists.store import PlaylistStore
+from kryten_playlist_lib.queue.apply import QueueApplier
 from kryten_playlist_lib.secret import load_or_create_secret
 from kryten_playlist_lib.web.app import create_app
 from kryten_playlist_lib.web.metrics import Metrics
@@ -63,6 +68,7 @@ class PlaylistService:
         self.playlists = PlaylistStore(self.kv, self.catalog, config.max_playlist_items)
         self.marathons = MarathonPreview(self.playlists, self.catalog)
         self.robot = RobotClient(self.bridge, config)
+        self.queue = QueueApplier(config, self.kv, self.leases, self.robot, self.playlists, self.catalog)
         self.acl = Acl(self.kv, config)
         self.roles = RoleResolver(self.acl, config, rank_of=self._rank_of)
         self.sessions = Sessions(self.kv, config.session_ttl_seconds)
@@ -70,6 +76,10 @@ class PlaylistService:
                              lambda: self.secret)
         self.refresh = CatalogRefresh(config, self.kv, self.leases, SnapshotObjects(self.bridge, config.namespace))
         self.metrics = Metrics()
+        self.plays = Plays(self.kv)
+        self.likes = Likes(self.kv, RateLimits(self.kv, config), self.plays, config)
+        self.stats = Stats(self.kv, self.catalog)
+        self.activity_events = EventConsumer(config, self.catalog, self.plays, self.robot, self.metrics)
         self.commands = CommandRouter(config)
         self.app = create_app(self)
         self.http = HttpServer(self.app, config.http_host, config.http_port, config.http_threads)
@@ -142,6 +152,7 @@ class PlaylistService:
         await self.kv.watch("acl", self.roles.invalidate)
         await self.commands.subscribe(self.bridge)
         await self.lifecycle.subscribe()
+        await self.activity_events.subscribe(self.bridge)
         self._subscribed = True
 
     def _start_maintenance(self) -> None:

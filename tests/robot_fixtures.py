@@ -16,7 +16,9 @@ from kryten_playlist_lib.standin import RobotStandIn
 
 @pytest.fixture
 def robot(nats_server: NatsServerProcess, config: Config) -> Iterator[RobotStandIn]:
-    """A started stand-in on the session server; its userlist starts empty (known, nobody in it)."""
+    """A started stand-in on the session server; its userlist starts empty (known, nobody in it), its queue
+    empty with nothing playing. Its knobs are the real robot's (8 s silent timeout, staff add rate limit):
+    a test that drops adds silently sets `robot.silent_timeout_seconds` small."""
     standin = RobotStandIn(nats_server.url, domain=config.cytube_domain, channel=config.cytube_channel,
                            prefix=config.nats_subject_prefix)
     standin.start()

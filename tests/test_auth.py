@@ -287,6 +287,14 @@ ROUTE_ROLES: dict[tuple[str, str], str | None] = {
     ("PUT", "/api/v1/playlists/<playlist_id>"): "blessed",
     ("DELETE", "/api/v1/playlists/<playlist_id>"): "blessed",
     ("POST", "/api/v1/marathons/preview"): "viewer",
+    ("GET", "/api/v1/nowplaying"): "viewer",
+    ("POST", "/api/v1/likes/current"): "viewer",
+    ("GET", "/api/v1/stats/top-played"): "blessed",
+    ("GET", "/api/v1/stats/top-liked"): "blessed",
+    ("GET", "/api/v1/stats/summary"): "blessed",
+    ("POST", "/api/v1/queue/apply"): "blessed",
+    ("GET", "/api/v1/queue/apply/<apply_id>"): "blessed",
+    ("GET", "/api/v1/queue"): "viewer",
 }
 ROLE_ORDER = [None, "viewer", "blessed", "admin"]
 

@@ -6,10 +6,14 @@ revision-checked delete, and taken over only after `expires_at` has passed.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 
 from kryten_playlist_lib.bus.kv import KvStore
 from kryten_playlist_lib.timeutil import iso, iso_in, utcnow
+
+log = logging.getLogger("kryten_playlist.leases")
 
 BUCKET = "locks"
 
@@ -53,3 +57,30 @@ class Leases:
     def release(self, lease: Lease) -> bool:
         """Give the lease back; False when it had already passed to someone else."""
         return self._kv.delete(BUCKET, lease.name, revision=lease.revision)
+
+
+class LeaseKeeper:
+    """Renews a lease on a thread while work runs; `lost` turns true once another holder took it."""
+
+    def __init__(self, leases: Leases, lease: Lease, ttl_seconds: float, renew_every_seconds: float) -> None:
+        self._leases = leases
+        self._lease = lease
+        self._ttl = ttl_seconds
+        self._every = renew_every_seconds
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{lease.name}", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self.lost = not self._leases.renew(self._lease, self._ttl)
+            except Exception as exc:  # NATS trouble: the lease expires by itself if this goes on
+                log.warning("lease %s not renewed: %s", self._lease.name, exc)
+            if self.lost:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)

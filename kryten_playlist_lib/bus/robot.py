@@ -44,6 +44,11 @@ def userlist_bucket(channel: str) -> str:
     return f"kryten_{channel}_userlist"
 
 
+def playlist_bucket(channel: str) -> str:
+    """The robot's queue state bucket; the channel's case is kept (nats.md section 3)."""
+    return f"kryten_{channel}_playlist"
+
+
 def match_user(users: list[dict[str, Any]], username: str) -> dict[str, Any] | None:
     """The entry of `users` whose name equals `username` ignoring case, else None."""
     wanted = username.lower()
@@ -146,15 +151,36 @@ class RobotClient:
             return None
         return [user for user in users if isinstance(user, dict)]
 
+    # ---- the queue --------------------------------------------------------
+
+    def state_playlist(self) -> list[dict[str, Any]]:
+        """The true queue, from the robot (`state.playlist`); its KV can lag (the uid-0 quirk)."""
+        playlist = self.command("state.playlist", {}).get("playlist")
+        return [item for item in playlist if isinstance(item, dict)] if isinstance(playlist, list) else []
+
+    def queue_from_kv(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
+        """The queue items and the current media as the robot's KV last recorded them; None when unknown."""
+        bucket = playlist_bucket(self._config.cytube_channel)
+        items_raw = self._bridge.run(self._read_robot_kv, bucket, "items")
+        if items_raw is None:
+            return None
+        items = _decode_list(items_raw) or []
+        current_raw = self._bridge.run(self._read_robot_kv, bucket, "current")
+        current = _decode(current_raw) if current_raw is not None else None
+        return [item for item in items if isinstance(item, dict)], current
+
     def find_user(self, username: str) -> dict[str, Any] | None:
         """The user from the userlist, names compared ignoring case; None if absent or unknown."""
         users = self.userlist()
         return None if users is None else match_user(users, username)
 
     async def _read_userlist(self) -> bytes | None:
+        return await self._read_robot_kv(self._userlist_bucket, USERS_KEY)
+
+    async def _read_robot_kv(self, bucket_name: str, key: str) -> bytes | None:
         try:
-            bucket = await self._bridge.nc.jetstream().key_value(self._userlist_bucket)
-            entry = await bucket.get(USERS_KEY)
+            bucket = await self._bridge.nc.jetstream().key_value(bucket_name)
+            entry = await bucket.get(key)
         except (nats.js.errors.BucketNotFoundError, nats.js.errors.KeyNotFoundError):
             return None
         return entry.value

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kryten_playlist_lib.bus.kv import KvStore
-from kryten_playlist_lib.bus.leases import Lease, Leases
+from kryten_playlist_lib.bus.leases import Lease, LeaseKeeper, Leases
 from kryten_playlist_lib.bus.objects import SnapshotObjects
 from kryten_playlist_lib.catalog.clean import clean_items
 from kryten_playlist_lib.catalog.connectors import make_connector
@@ -101,7 +101,7 @@ class CatalogRefresh:
 
     def run(self, job: RefreshJob, on_progress: Progress | None = None) -> RefreshResult:
         """Do the job to the end; raises RefreshFailed (or NatsUnavailable) with nothing changed."""
-        keeper = _LeaseKeeper(self._leases, job.lease)
+        keeper = LeaseKeeper(self._leases, job.lease, LEASE_TTL_SECONDS, LEASE_RENEW_SECONDS)
         try:
             result = self._run_steps(job, keeper, on_progress)
         except Exception as exc:
@@ -139,7 +139,7 @@ class CatalogRefresh:
 
     # ---- the steps -------------------------------------------------------------
 
-    def _run_steps(self, job: RefreshJob, keeper: _LeaseKeeper, on_progress: Progress | None) -> RefreshResult:
+    def _run_steps(self, job: RefreshJob, keeper: LeaseKeeper, on_progress: Progress | None) -> RefreshResult:
         current = self._kv.get(BUCKET, "current")
         job.snapshot_id = new_snapshot_id()
         path = snapshot_path(self._config.sqlite_path, job.snapshot_id)
@@ -154,7 +154,8 @@ class CatalogRefresh:
             document = {"snapshot_id": job.snapshot_id, "source": job.connector, "created_at": iso(utcnow()),
                         "item_count": count, "notes": _notes(cleaned.counts()), "schema_version": 1}
             self._publish(job.snapshot_id, path, document)
-            keeper.check()
+            if keeper.lost:
+                raise RefreshFailed("the refresh lease was lost to another replica; nothing was changed")
             self._go_live(path, document, current.revision if current else 0)
         except BaseException:
             path.unlink(missing_ok=True)
@@ -265,35 +266,6 @@ class CatalogRefresh:
             self._leases.release(lease)
         except Exception as exc:
             log.warning("refresh lease not released (it expires by itself): %s", _describe(exc))
-
-
-class _LeaseKeeper:
-    """Renews the refresh lease on a thread while the job runs; `check()` fails once it is lost."""
-
-    def __init__(self, leases: Leases, lease: Lease) -> None:
-        self._leases = leases
-        self._lease = lease
-        self._lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name="refresh-lease", daemon=True)
-        self._thread.start()
-
-    def _renew(self) -> None:
-        while not self._stop.wait(LEASE_RENEW_SECONDS):
-            try:
-                self._lost = not self._leases.renew(self._lease, LEASE_TTL_SECONDS)
-            except Exception as exc:
-                log.warning("refresh lease not renewed: %s", _describe(exc))
-            if self._lost:
-                return
-
-    def check(self) -> None:
-        if self._lost:
-            raise RefreshFailed("the refresh lease was lost to another replica; nothing was changed")
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
 
 def _describe(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from kryten_playlist_lib import package_version
-from kryten_playlist_lib.cli import acl, bench, catalog, playlist, serve
+from kryten_playlist_lib.cli import acl, apply, bench, catalog, playlist, serve
 from kryten_playlist_lib.cli.common import load
 from kryten_playlist_lib.errors import ConfigError, ServiceError, ValidationError
 
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_parsers(verbs, common)
     acl.add_parsers(verbs, common)
     playlist.add_parsers(verbs, common)
+    apply.add_parsers(verbs, common)
     bench.add_parsers(verbs, common)
 
     config = verbs.add_parser("config", parents=[common], help="configuration")

@@ -10,7 +10,7 @@ from typing import Any
 
 from kryten_playlist_lib.catalog.search import CatalogReader
 from kryten_playlist_lib.cli.common import load, nats_session
-from kryten_playlist_lib.errors import NotFound, ServiceError
+from kryten_playlist_lib.errors import ServiceError
 from kryten_playlist_lib.playlists.store import PlaylistStore
 
 CLI_USER = "local"
@@ -18,10 +18,7 @@ CLI_USER = "local"
 
 def _find(store: PlaylistStore, name: str) -> dict[str, Any]:
     """The GET form of the playlist called `name` (case-insensitive)."""
-    for row in store.list():
-        if row["name"].casefold() == name.strip().casefold():
-            return store.with_availability(*store.get(row["playlist_id"]))
-    raise NotFound(f"no playlist named {name!r}")
+    return store.with_availability(*store.get(store.id_for_name(name)))
 
 
 def run_playlist(args: argparse.Namespace) -> int:

@@ -63,6 +63,13 @@ class PlaylistStore:
                 for pid, info in index["playlists"].items()]
         return sorted(rows, key=lambda row: (row["name"].casefold(), row["playlist_id"]))
 
+    def id_for_name(self, name: str) -> str:
+        """The id of the playlist called `name` (case-insensitive); 404 when there is none."""
+        for row in self.list():
+            if row["name"].casefold() == name.strip().casefold():
+                return str(row["playlist_id"])
+        raise NotFound(f"no playlist named {name!r}")
+
     def get(self, playlist_id: str) -> tuple[dict[str, Any], int]:
         """The stored document and its revision; 404 for an unknown or malformed id."""
         entry = self._kv.get(BUCKET, doc_key(playlist_id)) if PLAYLIST_ID.match(playlist_id) else None

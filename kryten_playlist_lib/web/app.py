@@ -22,7 +22,15 @@ from typing import Any, Protocol
 import bottle
 
 from kryten_playlist_lib.errors import ServiceError
-from kryten_playlist_lib.web import routes_auth, routes_catalog, routes_marathons, routes_playlists, routes_service
+from kryten_playlist_lib.web import (
+    routes_activity,
+    routes_auth,
+    routes_catalog,
+    routes_marathons,
+    routes_playlists,
+    routes_queue,
+    routes_service,
+)
 from kryten_playlist_lib.web.http import (
     BODY_KEY,
     JSON_CONTENT_TYPE,
@@ -82,6 +90,8 @@ def create_app(services: WebServices) -> bottle.Bottle:
     routes_catalog.register(app, services)  # type: ignore[arg-type]
     routes_playlists.register(app, services)  # type: ignore[arg-type]
     routes_marathons.register(app, services)  # type: ignore[arg-type]
+    routes_activity.register(app, services)  # type: ignore[arg-type]
+    routes_queue.register(app, services)  # type: ignore[arg-type]
     return app
 
 
