@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ LEASE_RENEW_SECONDS = 10.0
 RECORD_KEEP_SECONDS = 30 * 86400
 ADD_REPLY_SECONDS = 10.0  # nats.md: wait at least 10 s for an addvideo reply
 CONFIRM_SECONDS = 10.0
+STATISTICS_WORKERS = 8
+PROGRESS_EVERY_SECONDS = 0.5  # the record's `done` is written at most this often while adding
 TOO_QUICKLY = "too quickly"
 TOO_QUICKLY_RETRIES = 8
 TOO_QUICKLY_PAUSE_MAX_SECONDS = 2.0
@@ -197,6 +200,7 @@ class QueueApplier:
     def _add_all(self, job: ApplyJob, in_queue: Counter[Any]) -> None:
         """`in_queue` counts each manifest URL in the queue, to tell an add that CyTube did not confirm."""
         pacer = AddPacer(self._config.queue_add_burst, self._config.queue_add_rate_per_second, time.monotonic())
+        last_saved = time.monotonic()
         for item in job.planned:
             reason = self._add_one(item, pacer, in_queue)
             job.done += 1
@@ -205,12 +209,16 @@ class QueueApplier:
                 job.enqueued_items.append(item)
             else:
                 job.failed.append({"video_id": item.video_id, "reason": reason})
-            self._save(job)
+            if time.monotonic() - last_saved >= PROGRESS_EVERY_SECONDS:
+                self._save(job)
+                last_saved = time.monotonic()
 
     def _add_one(self, item: PlannedItem, pacer: AddPacer, in_queue: Counter[Any]) -> str | None:
         """Add one item; None when it is in the queue, else the failure reason. NATS loss propagates."""
         for attempt in range(TOO_QUICKLY_RETRIES):
-            time.sleep(pacer.wait_seconds(time.monotonic()))
+            wait = pacer.wait_seconds(time.monotonic())
+            if wait > 0:
+                time.sleep(wait)
             pacer.spend(time.monotonic())
             try:
                 data = self._robot.command("addvideo", {"type": "cm", "id": item.manifest_url, "pos": "end",
@@ -286,10 +294,17 @@ class QueueApplier:
                 "items_queued": (old or {}).get("items_queued", 0) + len(job.enqueued_items),
                 "duration_queued_seconds": (old or {}).get("duration_queued_seconds", 0) + seconds})
             durations = {item.video_id: item.duration_seconds for item in job.enqueued_items}
-            for video_id, times in Counter(item.video_id for item in job.enqueued_items).items():
-                self._kv.update("analytics", f"items/{encode_segment(video_id)}", lambda old, v=video_id, n=times: {
-                    **item_zero(v), **(old or {}), "queue_count": (old or {}).get("queue_count", 0) + n,
-                    "last_queued_at": now, "duration_seconds": durations[v]})
+
+            def count_item(video_id: str, times: int) -> None:
+                self._kv.update("analytics", f"items/{encode_segment(video_id)}", lambda old: {
+                    **item_zero(video_id), **(old or {}), "queue_count": (old or {}).get("queue_count", 0) + times,
+                    "last_queued_at": now, "duration_seconds": durations[video_id]})
+
+            # Distinct keys never contend, so they are counted side by side rather than one round trip at a time.
+            with ThreadPoolExecutor(max_workers=STATISTICS_WORKERS, thread_name_prefix="apply-stats") as pool:
+                for done in [pool.submit(count_item, video_id, times) for video_id, times
+                             in Counter(item.video_id for item in job.enqueued_items).items()]:
+                    done.result()
             self._kv.update("analytics", f"playlists/{job.playlist_id}", lambda old: {
                 "playlist_id": job.playlist_id, "apply_count": (old or {}).get("apply_count", 0) + 1,
                 "last_applied_at": now, "schema_version": 1})
