@@ -111,6 +111,15 @@ class CatalogReader:
             found.update((row[0], _item(row)) for row in rows)
         return found
 
+    def items_if_built(self, video_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Like `items_by_id`, but empty (not 503) before the first snapshot: then no id is known."""
+        try:
+            return self.items_by_id(video_ids)
+        except ServiceError as exc:
+            if exc.code == "no_snapshot":
+                return {}
+            raise
+
     def snapshot_info(self) -> dict[str, Any]:
         """The live snapshot's id and size, for the health report."""
         snapshot = self._snapshot(None)

@@ -7,7 +7,7 @@ from typing import Any
 
 from kryten_playlist_lib.catalog.search import CatalogReader
 from kryten_playlist_lib.domain.marathon import MAX_SOURCES, Source, SourceItem, generate
-from kryten_playlist_lib.errors import ServiceError, ValidationError
+from kryten_playlist_lib.errors import ValidationError
 from kryten_playlist_lib.playlists.store import PlaylistStore
 
 # A category source is every item of the category; this bounds one preview's reading of the catalog.
@@ -42,7 +42,7 @@ class MarathonPreview:
         if not isinstance(playlist_id, str):
             raise ValidationError({f"sources.{position}.playlist_id": "must be a playlist id"})
         document, _revision = self._store.get(playlist_id)
-        live = self._live(item["video_id"] for item in document["items"])
+        live = self._catalog.items_if_built(item["video_id"] for item in document["items"])
         items = []
         for item in document["items"]:
             current = live.get(item["video_id"])
@@ -57,11 +57,3 @@ class MarathonPreview:
             raise ValidationError({f"sources.{position}.category": "must be a category name"})
         page = self._catalog.search(None, [category], limit=CATEGORY_ITEMS_MAX)
         return [SourceItem(item["video_id"], item["title"], item["duration_seconds"]) for item in page.items]
-
-    def _live(self, ids: Any) -> dict[str, dict[str, Any]]:
-        try:
-            return self._catalog.items_by_id(list(ids))
-        except ServiceError as exc:
-            if exc.code == "no_snapshot":
-                return {}
-            raise

@@ -79,7 +79,7 @@ class PlaylistStore:
 
     def with_availability(self, document: dict[str, Any], revision: int) -> dict[str, Any]:
         """The GET form: the document, its revision, and `available` per item from the live snapshot."""
-        live = self._live_items([item["video_id"] for item in document["items"]])
+        live = self._catalog.items_if_built([item["video_id"] for item in document["items"]])
         items = [{**item, "available": item["video_id"] in live} for item in document["items"]]
         return {**document, "items": items, "revision": revision}
 
@@ -148,17 +148,9 @@ class PlaylistStore:
 
     # ---- items -----------------------------------------------------------------------
 
-    def _live_items(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        try:
-            return self._catalog.items_by_id(ids)
-        except ServiceError as exc:
-            if exc.code == "no_snapshot":
-                return {}
-            raise
-
     def _enrich(self, ids: list[str], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Title, duration and categories as known at save time: from the catalog, else as saved before."""
-        live = self._live_items(ids)
+        live = self._catalog.items_if_built(ids)
         known = {item["video_id"]: item for item in previous}
         items = []
         for video_id in ids:

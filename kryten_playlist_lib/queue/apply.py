@@ -156,7 +156,7 @@ class QueueApplier:
     def _plan(self, document: dict[str, Any], mode: str, user: User, lease: Lease,
               queue: list[dict[str, Any]]) -> ApplyJob:
         ids = [item["video_id"] for item in document["items"]]
-        live = self._live(ids)
+        live = self._catalog.items_if_built(ids)
         planned, failed = [], []
         for video_id in ids:
             item = live.get(video_id)
@@ -261,14 +261,6 @@ class QueueApplier:
         job.done = len(job.planned)
 
     # ---- bookkeeping ------------------------------------------------------------------------
-
-    def _live(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        try:
-            return self._catalog.items_by_id(ids)
-        except ServiceError as exc:
-            if exc.code == "no_snapshot":
-                return {}
-            raise
 
     def _save(self, job: ApplyJob) -> None:
         try:
