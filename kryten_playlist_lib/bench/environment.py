@@ -35,7 +35,7 @@ def bench_environment(catalog_items: int) -> Iterator[BenchEnvironment]:
         robot = RobotStandIn(nats.url)
         robot.start()
         config = Config.from_mapping({
-            "nats_url": nats.url, "http_port": 0, "disable_auth": True, "namespace": "bench",
+            "nats_url": nats.url, "http_port": 0, "namespace": "bench",
             "sqlite_path": str(folder / "data" / "catalog.sqlite3"),
             "state_path": str(folder / "data" / "state.sqlite3"),
             "like_per_user": 1000, "queue_add_rate_per_second": 1000, "queue_add_burst": 1000})
