@@ -295,6 +295,15 @@ ROUTE_ROLES: dict[tuple[str, str], str | None] = {
     ("POST", "/api/v1/queue/apply"): "blessed",
     ("GET", "/api/v1/queue/apply/<apply_id>"): "blessed",
     ("GET", "/api/v1/queue"): "viewer",
+    # the web pages of ui.md: the shells are public, the API behind them decides
+    ("GET", "/"): None,
+    ("GET", "/login"): None,
+    ("GET", "/playlists"): None,
+    ("GET", "/playlists/<playlist_id>"): None,
+    ("GET", "/marathon"): None,
+    ("GET", "/apply"): None,
+    ("GET", "/stats"): None,
+    ("GET", "/static/<path:path>"): None,
 }
 ROLE_ORDER = [None, "viewer", "blessed", "admin"]
 

@@ -27,6 +27,7 @@ from kryten_playlist_lib.web import (
     routes_auth,
     routes_catalog,
     routes_marathons,
+    routes_pages,
     routes_playlists,
     routes_queue,
     routes_service,
@@ -92,6 +93,7 @@ def create_app(services: WebServices) -> bottle.Bottle:
     routes_marathons.register(app, services)  # type: ignore[arg-type]
     routes_activity.register(app, services)  # type: ignore[arg-type]
     routes_queue.register(app, services)  # type: ignore[arg-type]
+    routes_pages.register(app, services)
     return app
 
 
