@@ -51,8 +51,8 @@ class Worker:
             status, _ = self.client.call("GET", f"/api/v1/playlists/{self.playlist_id}")
         elif action == "edit":
             ids = [f"LOAD{self.rng.randrange(200):05d}" for _ in range(self.rng.randrange(1, 8))]
-            status, _ = self.client.call("PUT", f"/api/v1/playlists/{self.playlist_id}",
-                                         {"name": f"mine {self.playlist_id[:6]}", "items": [{"video_id": i} for i in ids]})
+            body = {"name": f"mine {self.playlist_id[:6]}", "items": [{"video_id": i} for i in ids]}
+            status, _ = self.client.call("PUT", f"/api/v1/playlists/{self.playlist_id}", body)
             if status == 200:
                 self.last_saved = ids
         else:
