@@ -95,6 +95,11 @@ class PlaylistService:
         self.metrics.gauge("kryten_playlist_nats_connected", "1 while connected to NATS.",
                            callback=lambda: 1.0 if self.bridge.connected else 0.0)
 
+    @property
+    def ready(self) -> bool:
+        """Connected, buckets bound and every subscription in place (admin commands, events)."""
+        return self.kv.ready and self._subscribed
+
     # ---- blocking form -----------------------------------------------------
 
     def start(self) -> None:

@@ -83,7 +83,7 @@ def start_service(config: Config) -> PlaylistService:
 def service(config: Config) -> Iterator[PlaylistService]:
     """The service in-process on a free HTTP port, NATS connected and buckets ready."""
     running = start_service(config)
-    wait_for(lambda: running.kv.ready, what="service connected to NATS")
+    wait_for(lambda: running.ready, what="service connected to NATS")
     yield running
     running.stop()
 

@@ -25,7 +25,7 @@ from tests.test_cli import CHILD_ENV, CLI, write_config
 def acl_service(make_config: Callable[..., Config], config: Config) -> Iterator[PlaylistService]:
     running = start_service(make_config(namespace=config.namespace, initial_admins=["Boss"],
                                         blessed_users=["Helper"]))
-    wait_for(lambda: running.kv.ready)
+    wait_for(lambda: running.ready)
     yield running
     running.stop()
 
@@ -91,7 +91,7 @@ def test_roles_from_cytube_ranks_when_configured(make_config: Callable[..., Conf
                      {"name": "Guest", "rank": 0, "profile": {}, "meta": {}}])
     service = start_service(make_config(namespace=config.namespace, admin_min_rank=3, blessed_min_rank=2))
     try:
-        wait_for(lambda: service.kv.ready)
+        wait_for(lambda: service.ready)
         assert [service.roles.role_of(name) for name in ("mod", "REGULAR", "guest", "absent")] == \
             ["admin", "blessed", "viewer", "viewer"]
     finally:
@@ -104,7 +104,7 @@ def test_a_session_cookie_is_secure_behind_a_trusted_https_proxy(make_config: Ca
     robot.set_users(users("Alice"))
     service = start_service(make_config(namespace=config.namespace, trusted_proxies=["127.0.0.1"]))
     try:
-        wait_for(lambda: service.kv.ready)
+        wait_for(lambda: service.ready)
         client = Client(service)
         client.request_code("Alice")
         status, headers, answer = http_json(
@@ -124,7 +124,7 @@ def test_sessions_made_by_one_replica_work_on_another(acl_service: PlaylistServi
     client = sign_in(acl_service, robot, "boss")
     other = start_service(make_config(namespace=config.namespace, initial_admins=["Boss"]))
     try:
-        wait_for(lambda: other.kv.ready)
+        wait_for(lambda: other.ready)
         client.base = f"http://127.0.0.1:{other.http.port}"
         status, me = client.call("GET", "/api/v1/auth/me")
         assert status == 200 and me["role"] == "admin"

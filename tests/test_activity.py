@@ -90,7 +90,7 @@ def stored(service: PlaylistService, bucket: str, key: str) -> Any:
 
 def start_ready(config: Config) -> PlaylistService:
     running = start_service(config)
-    wait_for(lambda: running.kv.ready and running.activity_events.subscribed, what="service subscribed to events")
+    wait_for(lambda: running.ready and running.activity_events.subscribed, what="service subscribed to events")
     return running
 
 

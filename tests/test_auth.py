@@ -35,7 +35,7 @@ def auth_service(make_config: Callable[..., Config], robot: RobotStandIn, config
     robot.set_users(users(*CHANNEL_USERS))
     running = start_service(make_config(namespace=config.namespace, initial_admins=["Boss"],
                                         blessed_users=["helper"], cytube_channel=config.cytube_channel))
-    wait_for(lambda: running.kv.ready)
+    wait_for(lambda: running.ready)
     yield running
     running.stop()
 
@@ -198,7 +198,7 @@ def test_an_expired_code_says_ask_for_a_new_one(make_config: Callable[..., Confi
     service = start_service(make_config(namespace=config.namespace, otp_ttl_seconds=1,
                                         cytube_channel=config.cytube_channel))
     try:
-        wait_for(lambda: service.kv.ready)
+        wait_for(lambda: service.ready)
         client = Client(service)
         client.request_code("Alice")
         code = code_sent_to(robot, "Alice")
@@ -221,7 +221,7 @@ def test_a_silent_robot_is_503_and_nothing_is_stored(make_config: Callable[..., 
     service = start_service(make_config(namespace=config.namespace, robot_timeout_seconds=1,
                                         cytube_channel=config.cytube_channel))
     try:
-        wait_for(lambda: service.kv.ready)
+        wait_for(lambda: service.ready)
         robot.stop_answering()
         status, answer = Client(service).request_code("Alice")
         assert status == 503 and answer["error"]["code"] == "robot_unavailable"

@@ -38,7 +38,7 @@ def refresh_now(service: PlaylistService, source: Path) -> str:
 def admin_service(make_config: Callable[..., Config]) -> Iterator[PlaylistService]:
     """`disable_auth` on loopback: every request is the admin `local` (sessions come later)."""
     running = start_service(make_config(disable_auth=True, catalog_connector="fake"))
-    wait_for(lambda: running.kv.ready)
+    wait_for(lambda: running.ready)
     yield running
     running.stop()
 
@@ -142,7 +142,7 @@ def test_catalog_refresh_over_nats(make_config: Callable[..., Config]) -> None:
     tool = NatsBridge(config)
     tool.start()
     try:
-        wait_for(lambda: service.kv.ready and tool.connected)
+        wait_for(lambda: service.ready and tool.connected)
         request = {"correlation_id": "c1", "namespace": config.namespace, "requested_by": "alice"}
         reply = tool.request("kryten.playlist.cmd.catalog_refresh", request, timeout=60)
         assert reply["status"] == "ok" and reply["error"] is None and reply["snapshot_id"]

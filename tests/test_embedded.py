@@ -55,7 +55,7 @@ def test_the_service_runs_embedded_without_a_loop_or_threads_of_its_own(config: 
         nc = await nats.connect(config.nats_url)
         service = PlaylistService(config, nats=nc, loop=loop, env={"KRYTEN_PLAYLIST_SECRET": TEST_SECRET})
         await service.astart()
-        await wait_until(lambda: service.kv.ready)
+        await wait_until(lambda: service.ready)
         url = f"http://127.0.0.1:{service.http.port}/api/v1/health"
         health = await loop.run_in_executor(None, lambda: http_json("GET", url)[2])
         ping = await nc.request("kryten.playlist.command", json.dumps({"command": "system.ping"}).encode(),

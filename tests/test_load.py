@@ -70,7 +70,7 @@ def test_many_clients_at_once_lose_nothing(make_config: Callable[..., Config], c
         namespace=config.namespace, blessed_users=names, otp_request_per_ip=1000, otp_verify_per_ip=1000,
         like_per_user=100_000, like_dedupe_window_seconds=0, http_threads=32))
     try:
-        wait_for(lambda: service.kv.ready)
+        wait_for(lambda: service.ready)
         service.refresh.run(service.refresh.begin("jsonl", str(write_jsonl(tmp_path / "c.jsonl", 200, "LOAD"))))
         uid = robot.enqueue(service.config.manifest_url_template.format(video_id="LOAD00001"))
         robot.play(uid)

@@ -22,7 +22,7 @@ from tests.test_catalog_api import refresh_now, small_catalog
 def service_with_catalog(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[PlaylistService]:
     """`disable_auth` makes every request the admin `local`; roles are walked in test_auth.py."""
     running = start_service(make_config(disable_auth=True, max_playlist_items=5))
-    wait_for(lambda: running.kv.ready)
+    wait_for(lambda: running.ready)
     refresh_now(running, small_catalog(tmp_path / "c.jsonl"))
     yield running
     running.stop()

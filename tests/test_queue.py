@@ -34,7 +34,7 @@ def queue_service(make_config: Callable[..., Config], robot: RobotStandIn,  # no
     robot.silent_timeout_seconds = 0.2
     robot.rate_limit_enabled = False
     running = start_service(make_config(disable_auth=True, robot_timeout_seconds=2, queue_add_rate_per_second=50))
-    wait_for(lambda: running.kv.ready)
+    wait_for(lambda: running.ready)
     refresh_now(running, write_jsonl(tmp_path / "c.jsonl", 30, "V"))
     yield running
     running.stop()
@@ -120,7 +120,7 @@ def test_too_quickly_refusals_are_retried_not_reported(make_config: Callable[...
     robot.add_burst, robot.add_rate_per_second = 3, 20.0
     service = start_service(make_config(disable_auth=True, queue_add_burst=10, queue_add_rate_per_second=100))
     try:
-        wait_for(lambda: service.kv.ready)
+        wait_for(lambda: service.ready)
         refresh_now(service, write_jsonl(tmp_path / "c.jsonl", 12, "V"))
         playlist_id = make_playlist(service, "Burst", [f"V{n:05d}" for n in range(12)])
         status, answer = apply(service, playlist_id, "append")
@@ -186,7 +186,7 @@ def test_nats_going_away_mid_apply_reports_the_rest(own_nats_server: NatsServerP
     standin.start()
     service = start_service(config)
     try:
-        wait_for(lambda: service.kv.ready)
+        wait_for(lambda: service.ready)
         refresh_now(service, write_jsonl(tmp_path / "c.jsonl", 40, "V"))
         job = service.queue.begin(make_playlist(service, "Long", [f"V{n:05d}" for n in range(40)]), "append", ADMIN)
         answers: list[dict[str, Any]] = []

@@ -107,7 +107,7 @@ def test_service_name_shapes_the_ecosystem_subject(make_config: Callable[..., Co
                                                    bridge: NatsBridge) -> None:
     service = start_service(make_config(service_name="Kryten.Playlist"))
     try:
-        wait_for(lambda: service.kv.ready)
+        wait_for(lambda: service.ready)
         reply = bridge.request("kryten.kryten-playlist.command", {"command": "system.ping"}, timeout=5)
         assert reply["service"] == "kryten-playlist" and reply["success"] is True
     finally:

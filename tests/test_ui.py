@@ -56,7 +56,7 @@ def ui_service(make_config: Callable[..., Config], robot: RobotStandIn, config: 
     running = start_service(make_config(namespace=config.namespace, cytube_channel=config.cytube_channel,
                                         initial_admins=["Boss"], robot_timeout_seconds=2,
                                         queue_add_rate_per_second=50))
-    wait_for(lambda: running.kv.ready)
+    wait_for(lambda: running.ready)
     refresh_now(running, write_catalog(tmp_path / "catalog.jsonl"))
     yield running
     running.stop()

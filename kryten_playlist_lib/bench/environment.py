@@ -53,7 +53,7 @@ def bench_environment(catalog_items: int) -> Iterator[BenchEnvironment]:
 
 def _wait_ready(service: PlaylistService, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
-    while not service.kv.ready:
+    while not service.ready:
         if time.monotonic() > deadline:
             raise RuntimeError("the benchmark's service did not connect to its nats-server")
         time.sleep(0.05)

@@ -135,7 +135,8 @@ class CommandRouter:
 def _json_object(data: bytes) -> dict[str, Any]:
     try:
         body = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    # RecursionError: a deeply nested payload would otherwise escape the handler and the caller gets no reply.
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise CommandError("the request is not valid JSON") from None
     if not isinstance(body, dict):
         raise CommandError("the request must be a JSON object")

@@ -61,6 +61,12 @@ def json_body(request: bottle.BaseRequest) -> dict[str, Any]:
         raise ServiceError("bad_json", f"The body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ServiceError("bad_json", "The body must be a JSON object, not " + type(value).__name__ + ".")
+    try:
+        # An escaped lone surrogate ("\ud800") parses but can never be stored as UTF-8; refuse it here
+        # rather than fail half-way through a write (the store encodes with ensure_ascii=False).
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ServiceError("bad_json", "The body contains an unpaired surrogate escape.") from None
     return value
 
 
