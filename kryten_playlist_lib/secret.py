@@ -80,7 +80,7 @@ def _create_file(path: Path) -> bytes:
         handle.write(secret.hex() + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    log.info("created a new secret in %s", path)
+    log.info("created the service key file %s (mode 0600)", path)
     return secret
 
 
