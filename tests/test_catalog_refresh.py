@@ -21,6 +21,7 @@ from kryten_playlist_lib.catalog.search import CatalogReader
 from kryten_playlist_lib.cli.common import NatsSession, nats_session
 from kryten_playlist_lib.config import Config
 from kryten_playlist_lib.errors import ServiceError
+from tests.helpers import wait_for
 
 
 def write_jsonl(path: Path, count: int, prefix: str) -> Path:
@@ -192,7 +193,9 @@ def test_a_failure_at_or_after_the_swap_leaves_the_old_snapshot_live(
     assert os.readlink(config.sqlite_path) == f"catalog-{first}.sqlite3"
     assert sorted(p.name for p in Path(config.sqlite_path).parent.glob("catalog-*.sqlite3")) == before_files
     assert SnapshotObjects(session.bridge, config.namespace).snapshot_ids() == [first]
-    assert session.kv.keys("snapshot", "snapshots/") == [f"snapshots/{first}"]
+    # nats-py's key listing can come back empty while a watch is still starting: ask again, briefly.
+    wait_for(lambda: session.kv.keys("snapshot", "snapshots/") == [f"snapshots/{first}"], timeout=5,
+             what="only the first snapshot's document")
     assert CatalogReader(config.sqlite_path).search("B title").total == 0
 
 

@@ -170,6 +170,12 @@ class PlaylistStore:
             entry = self._kv.get(BUCKET, key) if PLAYLIST_ID.match(playlist_id) else None
             if entry is not None:
                 stored[playlist_id] = entry.value
+        # A key listing can miss keys (nats-py's watch-based listing has been seen to come back
+        # short), so an index entry is only dropped once its document is confirmed gone.
+        index_entry = self._kv.get(BUCKET, INDEX_KEY)
+        for playlist_id in (index_entry.value["playlists"] if index_entry else {}):
+            if playlist_id not in stored and (found := self._kv.get(BUCKET, doc_key(playlist_id))) is not None:
+                stored[playlist_id] = found.value
         counts = {"reindexed": 0, "dropped": 0}
         renamed: dict[str, str] = {}
 
