@@ -79,8 +79,9 @@ class NatsServerProcess:
                 *self.extra_args]
         log_path = self.store_dir / "nats-server.log"
         with open(log_path, "ab") as log_file:
+            # A session of its own: Ctrl-C in a terminal must not kill NATS before the service has stopped.
             self._proc = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
+                                          stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while not _port_open(self.host, self.port):
             if self._proc.poll() is not None:

@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok, 1 the operation failed, 2 usage or config error. Errors are
 one line on stderr; `--debug` adds the traceback. Each verb lives in the
-module of its area (serve.py, catalog.py).
+module of its area (serve.py, demo.py, catalog.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from kryten_playlist_lib import package_version
-from kryten_playlist_lib.cli import acl, apply, bench, catalog, playlist, serve
+from kryten_playlist_lib.cli import acl, apply, bench, catalog, demo, playlist, serve
 from kryten_playlist_lib.cli.common import load
 from kryten_playlist_lib.errors import ConfigError, ServiceError, ValidationError
 
@@ -39,11 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="start a nats-server with JetStream under the data folder")
     run_serve.set_defaults(run=serve.run_serve)
 
-    demo = verbs.add_parser("demo", parents=[common], help="a working demo (not built yet)")
-    demo.add_argument("--http-port", type=int, default=8088)
-    demo.add_argument("--data", metavar="DIR", default="./data/demo")
-    demo.set_defaults(run=serve.run_demo)
-
+    demo.add_parsers(verbs, common)
     catalog.add_parsers(verbs, common)
     acl.add_parsers(verbs, common)
     playlist.add_parsers(verbs, common)

@@ -1,4 +1,4 @@
-"""`serve` (the service in the foreground) and `demo`."""
+"""`serve`: the service in the foreground; also the signal and stop helpers `demo` shares."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -33,21 +32,16 @@ def run_serve(args: argparse.Namespace) -> int:
     service = PlaylistService(config)
     try:
         service.start()
-        _wait_for_signal()
+        wait_for_signal()
         log.info("stopping")
     finally:
-        _stop_within(service.stop, STOP_TIMEOUT_SECONDS)
+        stop_within(service.stop, STOP_TIMEOUT_SECONDS)
         if nats_server is not None:
             nats_server.stop()
     return 0
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    print("kryten-playlist demo: not built yet (it arrives with the deployment-shapes issue).", file=sys.stderr)
-    return 1
-
-
-def _wait_for_signal() -> None:
+def wait_for_signal() -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -59,7 +53,7 @@ def _wait_for_signal() -> None:
         pass
 
 
-def _stop_within(stop: Callable[[], None], seconds: float) -> None:
+def stop_within(stop: Callable[[], None], seconds: float) -> None:
     """Stop in a helper thread so a stuck part cannot hold the process past `seconds`."""
     worker = threading.Thread(target=stop, name="stop", daemon=True)
     worker.start()

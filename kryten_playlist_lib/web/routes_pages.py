@@ -7,6 +7,9 @@ the page's module. Nothing here needs a session: the API decides what each perso
 from __future__ import annotations
 
 import html
+import importlib.resources
+import mimetypes
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +23,7 @@ STATIC_ROOT = Path(__file__).resolve().parent / "static"
 # Last-Modified from static_file) keeps a deploy visible within minutes.
 STATIC_CACHE_CONTROL = "public, max-age=300, must-revalidate"
 PAGE_CACHE_CONTROL = "no-cache"
+STATIC_NAME = re.compile(r"^[A-Za-z0-9_-]+\.[a-z]+$")
 
 # path -> (title, module under /static/)
 PAGES: dict[str, tuple[str, str]] = {
@@ -76,7 +80,21 @@ def register(app: bottle.Bottle, services: WebServices) -> None:
 
     @app.get("/static/<path:path>")
     def static(path: str) -> bottle.HTTPResponse:
-        response = bottle.static_file(path, root=str(STATIC_ROOT))
+        if STATIC_ROOT.is_dir():
+            response = bottle.static_file(path, root=str(STATIC_ROOT))
+        else:
+            response = _static_from_package(path)
         if response.status_code in (200, 304):
             response.set_header("Cache-Control", STATIC_CACHE_CONTROL)
         return response
+
+
+def _static_from_package(path: str) -> bottle.HTTPResponse:
+    """A static file read from inside the single-file build (a zip): there is no folder for static_file."""
+    resource = importlib.resources.files("kryten_playlist_lib.web").joinpath("static", path)
+    if not STATIC_NAME.match(path) or not resource.is_file():
+        return bottle.HTTPError(404, "File does not exist.")
+    mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if mimetype.startswith("text/") or mimetype == "application/javascript":
+        mimetype += "; charset=UTF-8"
+    return bottle.HTTPResponse(resource.read_bytes(), 200, **{"Content-Type": mimetype})
