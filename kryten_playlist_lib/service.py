@@ -43,7 +43,12 @@ from kryten_playlist_lib.catalog.search import CatalogReader
 from kryten_playlist_lib.catalog.store import require_trigram_sqlite
 from kryten_playlist_lib.config import Config
 from kryten_playlist_lib.errors import ServiceError
+from kryten_playlist_lib.mirror.reads import MirroredReads
+from kryten_playlist_lib.mirror.state_file import StateFile
+from kryten_playlist_lib.mirror.watcher import MirrorWatcher
+from kryten_playlist_lib.playlists.offline import OfflinePlaylists
 from kryten_playlist_lib.playlists.preview import MarathonPreview
+from kryten_playlist_lib.playlists.replay import JournalReplay
 from kryten_playlist_lib.playlists.store import PlaylistStore
 from kryten_playlist_lib.queue.apply import QueueApplier
 from kryten_playlist_lib.secret import load_or_create_secret
@@ -65,13 +70,18 @@ class PlaylistService:
         self.leases = Leases(self.kv, owner=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
         self.janitor = Janitor(self.kv, self.leases)
         self.catalog = CatalogReader(config.sqlite_path)
-        self.playlists = PlaylistStore(self.kv, self.catalog, config.max_playlist_items)
+        self.state = StateFile(config.state_path, config.namespace)
+        self.mirror = MirrorWatcher(self.bridge, self.state, config.namespace)
+        self.reads = MirroredReads(self.kv, self.state)
+        self.offline_playlists = OfflinePlaylists(self.state, self.reads, self.catalog, config.max_playlist_items)
+        self.playlists = PlaylistStore(self.kv, self.catalog, config.max_playlist_items, local=self.offline_playlists)
+        self.journal_replay = JournalReplay(self.state, self.playlists, self.kv)
         self.marathons = MarathonPreview(self.playlists, self.catalog)
         self.robot = RobotClient(self.bridge, config)
         self.queue = QueueApplier(config, self.kv, self.leases, self.robot, self.playlists, self.catalog)
-        self.acl = Acl(self.kv, config)
+        self.acl = Acl(self.kv, config, self.reads)
         self.roles = RoleResolver(self.acl, config, rank_of=self._rank_of)
-        self.sessions = Sessions(self.kv, config.session_ttl_seconds)
+        self.sessions = Sessions(self.kv, config.session_ttl_seconds, self.reads)
         self.signin = SignIn(config, self.kv, RateLimits(self.kv, config), self.sessions, self.roles, self.robot,
                              lambda: self.secret)
         self.refresh = CatalogRefresh(config, self.kv, self.leases, SnapshotObjects(self.bridge, config.namespace))
@@ -90,10 +100,14 @@ class PlaylistService:
         self.commands.register("system.ping", self._ping)
         register_admin_commands(self)
         self.bridge.on_connect(self.kv.bootstrap)
+        self.bridge.on_connect(self.mirror.restart_watches)
+        self.bridge.on_connect(self.journal_replay.on_connect)
         self.bridge.on_connect(self._subscribe_once)
         self.bridge.on_connect(self.lifecycle.announce)
         self.metrics.gauge("kryten_playlist_nats_connected", "1 while connected to NATS.",
                            callback=lambda: 1.0 if self.bridge.connected else 0.0)
+        self.metrics.gauge("kryten_playlist_pending_writes", "Offline playlist writes not yet replayed into KV.",
+                           callback=lambda: float(self.state.pending_count()))
 
     @property
     def ready(self) -> bool:
@@ -121,6 +135,8 @@ class PlaylistService:
                 log.debug("shutdown message not sent", exc_info=True)
         self.http.stop()
         self.bridge.stop()
+        self.mirror.stop()
+        self.state.close()
 
     # ---- embedded form -----------------------------------------------------
 
@@ -147,6 +163,8 @@ class PlaylistService:
         threading.Thread(target=stop_http, name="http-stop").start()
         await stopped
         await self.bridge.astop()
+        self.mirror.stop()
+        self.state.close()
 
     # ---- shared ------------------------------------------------------------
 
@@ -161,6 +179,8 @@ class PlaylistService:
         self._subscribed = True
 
     def _start_maintenance(self) -> None:
+        self.mirror.start()
+        self.journal_replay.start()
         self._maintenance_stop.clear()
         self._maintenance_thread = threading.Thread(target=self._maintenance_loop, name="maintenance", daemon=True)
         self._maintenance_thread.start()
@@ -170,6 +190,7 @@ class PlaylistService:
         if self._maintenance_thread is not None:
             self._maintenance_thread.join(5)
             self._maintenance_thread = None
+        self.journal_replay.stop()
 
     def _maintenance_loop(self) -> None:
         """Mend the playlist index once KV is ready, then sweep expired keys every interval."""
@@ -216,5 +237,5 @@ class PlaylistService:
             "robot": "seen" if self.robot.seen_recently() else "unknown",
             "snapshot_id": snapshot["snapshot_id"],
             "item_count": snapshot["item_count"],
-            "pending_writes": 0,
+            "pending_writes": self.state.pending_count(),
         }

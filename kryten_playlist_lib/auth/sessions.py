@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kryten_playlist_lib.bus.kv import KvStore
+from kryten_playlist_lib.bus.kv import KvReader, KvStore
 from kryten_playlist_lib.domain.otp import new_session_id
 from kryten_playlist_lib.timeutil import iso, iso_in, utcnow
 
@@ -16,8 +16,9 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 class Sessions:
-    def __init__(self, kv: KvStore, ttl_seconds: int) -> None:
+    def __init__(self, kv: KvStore, ttl_seconds: int, reads: KvReader | None = None) -> None:
         self._kv = kv
+        self._reads = reads or kv  # the local mirror's reads keep signed-in people in during an outage
         self.ttl_seconds = ttl_seconds
 
     def create(self, username: str, role: str, ip: str) -> tuple[str, dict[str, Any]]:
@@ -31,7 +32,7 @@ class Sessions:
     def get(self, session_id: str | None) -> dict[str, Any] | None:
         if not session_id or not SESSION_ID.match(session_id):
             return None
-        entry = self._kv.get(BUCKET, f"session/{session_id}")
+        entry = self._reads.get(BUCKET, f"session/{session_id}")
         return entry.value if entry else None
 
     def delete(self, session_id: str | None) -> None:

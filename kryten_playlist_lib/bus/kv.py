@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import nats.errors
 import nats.js.errors
@@ -45,6 +45,12 @@ WRONG_LAST_SEQUENCE = 10071
 class Entry:
     value: Any
     revision: int
+
+
+class KvReader(Protocol):
+    """Something keys are read from: KV itself, or reads that fall back to the local mirror."""
+
+    def get(self, bucket: str, key: str) -> Entry | None: ...
 
 
 def encode_value(value: Any) -> bytes:

@@ -12,11 +12,11 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from kryten_playlist_lib.bus.kv import KvStore
+from kryten_playlist_lib.bus.kv import Entry, KvStore
 from kryten_playlist_lib.catalog.search import CatalogReader
-from kryten_playlist_lib.errors import NotFound, ServiceError
+from kryten_playlist_lib.errors import NatsUnavailable, NotFound, ServiceError
 from kryten_playlist_lib.playlists.validate import NAME_MAX, check_playlist_body
 from kryten_playlist_lib.timeutil import iso, utcnow
 
@@ -44,21 +44,41 @@ def name_taken(index: dict[str, Any], name: str, except_id: str | None = None) -
     return any(entry["name"].casefold() == folded for pid, entry in index["playlists"].items() if pid != except_id)
 
 
-def _empty_index() -> dict[str, Any]:
+def empty_index() -> dict[str, Any]:
     return {"playlists": {}, "schema_version": 1}
 
 
+class LocalView(Protocol):
+    """Where playlists are read from while NATS is down or offline writes wait (playlists/offline.py)."""
+
+    @property
+    def active(self) -> bool: ...
+
+    def get(self, bucket: str, key: str) -> Entry | None: ...
+
+
 class PlaylistStore:
-    def __init__(self, kv: KvStore, catalog: CatalogReader, max_items: int) -> None:
+    def __init__(self, kv: KvStore, catalog: CatalogReader, max_items: int, local: LocalView | None = None) -> None:
         self._kv = kv
         self._catalog = catalog
         self._max_items = max_items
+        self._local = local
+
+    def _read(self, key: str) -> Entry | None:
+        if self._local is not None and self._local.active:
+            return self._local.get(BUCKET, key)
+        try:
+            return self._kv.get(BUCKET, key)
+        except NatsUnavailable:
+            if self._local is None:
+                raise
+            return self._local.get(BUCKET, key)
 
     # ---- reading -----------------------------------------------------------------
 
     def list(self) -> list[dict[str, Any]]:
-        entry = self._kv.get(BUCKET, INDEX_KEY)
-        index = entry.value if entry else _empty_index()
+        entry = self._read(INDEX_KEY)
+        index = entry.value if entry else empty_index()
         rows = [{"playlist_id": pid, **{field: info.get(field) for field in SUMMARY_FIELDS}}
                 for pid, info in index["playlists"].items()]
         return sorted(rows, key=lambda row: (row["name"].casefold(), row["playlist_id"]))
@@ -72,7 +92,7 @@ class PlaylistStore:
 
     def get(self, playlist_id: str) -> tuple[dict[str, Any], int]:
         """The stored document and its revision; 404 for an unknown or malformed id."""
-        entry = self._kv.get(BUCKET, doc_key(playlist_id)) if PLAYLIST_ID.match(playlist_id) else None
+        entry = self._read(doc_key(playlist_id)) if PLAYLIST_ID.match(playlist_id) else None
         if entry is None:
             raise NotFound("No playlist with this id.")
         return entry.value, entry.revision
@@ -86,22 +106,27 @@ class PlaylistStore:
     # ---- writing -----------------------------------------------------------------
 
     def create(self, body: dict[str, Any], username: str) -> str:
-        name, ids = check_playlist_body(body, self._max_items)
-        now = iso(utcnow())
-        playlist_id = uuid.uuid4().hex
-        document = {"playlist_id": playlist_id, "name": name, "items": self._enrich(ids, []),
-                    "created_by": username, "created_at": now, "updated_at": now, "schema_version": 1}
+        document = new_document(self._catalog, body, username, self._max_items)
+        self.insert(document)
+        return str(document["playlist_id"])
+
+    def insert(self, document: dict[str, Any]) -> int:
+        """Index a new document under its name (409 `name_taken`), then write it; its revision."""
+        playlist_id = document["playlist_id"]
         self._change_index(lambda index: self._add_entry(index, playlist_id, document))
-        self._kv.put(BUCKET, doc_key(playlist_id), document)
-        return playlist_id
+        return self._kv.put(BUCKET, doc_key(playlist_id), document)
 
     def update(self, playlist_id: str, body: dict[str, Any], if_match: int | None) -> tuple[dict[str, Any], int]:
-        name, ids = check_playlist_body(body, self._max_items)
         old, revision = self.get(playlist_id)
         if if_match is not None and if_match != revision:
-            raise _stale(revision)
-        document = {**old, "name": name, "items": self._enrich(ids, old["items"]), "updated_at": iso(utcnow())}
-        renamed = name != old["name"]
+            raise stale(revision)
+        document = changed_document(self._catalog, old, body, self._max_items)
+        return document, self.replace(old, revision, document)
+
+    def replace(self, old: dict[str, Any], revision: int, document: dict[str, Any]) -> int:
+        """Write `document` over `old` if it is still at `revision` (409 otherwise); the new revision."""
+        playlist_id = old["playlist_id"]
+        renamed = document["name"] != old["name"]
         if renamed:  # the new name is reserved first, so no one else can take it meanwhile
             self._change_index(lambda index: self._set_entry(index, playlist_id, document, check_name=True))
         written = self._kv.compare_and_set(BUCKET, doc_key(playlist_id), document, revision)
@@ -111,25 +136,30 @@ class PlaylistStore:
             current = self._kv.get(BUCKET, doc_key(playlist_id))
             if current is None:
                 raise NotFound("This playlist was deleted meanwhile.")
-            raise _stale(current.revision)
+            raise stale(current.revision)
         if not renamed:
             self._change_index(lambda index: self._set_entry(index, playlist_id, document, check_name=False))
-        return document, written
+        return written
 
-    def delete(self, playlist_id: str) -> None:
-        """The document goes first: a crash before the index follows leaves an entry that repair drops."""
+    def delete(self, playlist_id: str, revision: int | None = None) -> bool:
+        """The document goes first: a crash before the index follows leaves an entry that repair drops.
+
+        With `revision`, only if the document is still at it; False when it is not.
+        """
         self.get(playlist_id)
-        self._kv.delete(BUCKET, doc_key(playlist_id))
+        if not self._kv.delete(BUCKET, doc_key(playlist_id), revision):
+            return False
         self._change_index(lambda index: self._drop_entry(index, playlist_id))
+        return True
 
     # ---- the index -----------------------------------------------------------------
 
     def _change_index(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        self._kv.update(BUCKET, INDEX_KEY, lambda old: change(old or _empty_index()))
+        self._kv.update(BUCKET, INDEX_KEY, lambda old: change(old or empty_index()))
 
     @staticmethod
     def _add_entry(index: dict[str, Any], playlist_id: str, document: dict[str, Any]) -> dict[str, Any]:
-        if name_taken(index, document["name"]):
+        if name_taken(index, document["name"], except_id=playlist_id):
             raise ServiceError("name_taken", f"A playlist named {document['name']!r} already exists.")
         return {**index, "playlists": {**index["playlists"], playlist_id: summary(document)}}
 
@@ -145,20 +175,6 @@ class PlaylistStore:
     @staticmethod
     def _drop_entry(index: dict[str, Any], playlist_id: str) -> dict[str, Any]:
         return {**index, "playlists": {pid: e for pid, e in index["playlists"].items() if pid != playlist_id}}
-
-    # ---- items -----------------------------------------------------------------------
-
-    def _enrich(self, ids: list[str], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Title, duration and categories as known at save time: from the catalog, else as saved before."""
-        live = self._catalog.items_if_built(ids)
-        known = {item["video_id"]: item for item in previous}
-        items = []
-        for video_id in ids:
-            source = live.get(video_id) or known.get(video_id) or {}
-            items.append({"video_id": video_id, "title": source.get("title"),
-                          "duration_seconds": source.get("duration_seconds"),
-                          "categories": list(source.get("categories") or [])})
-        return items
 
     # ---- crash repair ------------------------------------------------------------------
 
@@ -222,6 +238,35 @@ def _free_name(entries: dict[str, Any], name: str) -> str:
     return candidate
 
 
-def _stale(current_revision: int) -> ServiceError:
+def new_document(catalog: CatalogReader, body: dict[str, Any], username: str, max_items: int,
+                 playlist_id: str | None = None) -> dict[str, Any]:
+    """A checked new playlist document from a request body (400/422 when the body is wrong)."""
+    name, ids = check_playlist_body(body, max_items)
+    now = iso(utcnow())
+    return {"playlist_id": playlist_id or uuid.uuid4().hex, "name": name, "items": enrich(catalog, ids, []),
+            "created_by": username, "created_at": now, "updated_at": now, "schema_version": 1}
+
+
+def changed_document(catalog: CatalogReader, old: dict[str, Any], body: dict[str, Any],
+                     max_items: int) -> dict[str, Any]:
+    """`old` with the name and items of a request body (400/422 when the body is wrong)."""
+    name, ids = check_playlist_body(body, max_items)
+    return {**old, "name": name, "items": enrich(catalog, ids, old["items"]), "updated_at": iso(utcnow())}
+
+
+def enrich(catalog: CatalogReader, ids: list[str], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Title, duration and categories as known at save time: from the catalog, else as saved before."""
+    live = catalog.items_if_built(ids)
+    known = {item["video_id"]: item for item in previous}
+    items = []
+    for video_id in ids:
+        source = live.get(video_id) or known.get(video_id) or {}
+        items.append({"video_id": video_id, "title": source.get("title"),
+                      "duration_seconds": source.get("duration_seconds"),
+                      "categories": list(source.get("categories") or [])})
+    return items
+
+
+def stale(current_revision: int) -> ServiceError:
     return ServiceError("conflict", "This playlist was changed meanwhile; reload it and try again.",
                         {"current_revision": current_revision})

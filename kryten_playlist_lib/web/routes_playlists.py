@@ -26,6 +26,8 @@ def register(app: bottle.Bottle, services: PlaylistService) -> None:
     @app.post("/api/v1/playlists")
     def create_playlist() -> dict[str, Any]:
         user = require(services, "playlists.edit")
+        if services.offline_playlists.active:
+            return _pending(services, services.offline_playlists.create(request_body(), user.username))
         playlist_id = services.playlists.create(request_body(), user.username)
         bottle.response.status = 201
         return {"playlist_id": playlist_id}
@@ -39,16 +41,30 @@ def register(app: bottle.Bottle, services: PlaylistService) -> None:
 
     @app.put("/api/v1/playlists/<playlist_id>")
     def replace_playlist(playlist_id: str) -> dict[str, Any]:
-        require(services, "playlists.edit")
+        user = require(services, "playlists.edit")
+        if services.offline_playlists.active:
+            services.offline_playlists.update(playlist_id, request_body(), _if_match(), user.username)
+            return _pending(services, playlist_id)
         document, revision = services.playlists.update(playlist_id, request_body(), _if_match())
         bottle.response.set_header("ETag", f'"{revision}"')
         return services.playlists.with_availability(document, revision)
 
     @app.delete("/api/v1/playlists/<playlist_id>")
-    def delete_playlist(playlist_id: str) -> None:
-        require(services, "playlists.edit")
+    def delete_playlist(playlist_id: str) -> dict[str, Any] | None:
+        user = require(services, "playlists.edit")
+        if services.offline_playlists.active:
+            services.offline_playlists.delete(playlist_id, user.username)
+            return _pending(services, playlist_id)
         services.playlists.delete(playlist_id)
         bottle.response.status = 204
+        return None
+
+
+def _pending(services: PlaylistService, playlist_id: str) -> dict[str, Any]:
+    """202: the write is in the offline journal; the replay takes it to KV once NATS is back."""
+    services.journal_replay.wake()
+    bottle.response.status = 202
+    return {"playlist_id": playlist_id, "status": "pending_sync"}
 
 
 def _if_match() -> int | None:

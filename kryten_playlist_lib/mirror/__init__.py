@@ -1,0 +1,1 @@
+"""The local mirror of playlists, sessions and roles, and the offline journal (spec/mirror.md)."""
