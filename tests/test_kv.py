@@ -96,6 +96,16 @@ def test_keys_filters_by_prefix_and_handles_encoded_segments(kv: KvStore) -> Non
     assert kv.keys("likes") == []
 
 
+def test_keys_lists_every_held_key_at_once_and_none_deleted(kv: KvStore) -> None:
+    for n in range(300):
+        kv.put("analytics", f"items/v{n:03d}", {"n": n})
+    for n in range(0, 300, 3):
+        kv.delete("analytics", f"items/v{n:03d}")
+    expected = [f"items/v{n:03d}" for n in range(300) if n % 3]
+    for _ in range(5):  # a listing that starts while writes are still landing must not come back short
+        assert kv.keys("analytics", "items/") == expected
+
+
 def test_create_lets_exactly_one_creator_win(kv: KvStore) -> None:
     assert kv.create("locks", "thing", {"owner": "a"}) is not None
     assert kv.create("locks", "thing", {"owner": "b"}) is None

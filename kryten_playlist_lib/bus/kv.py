@@ -168,18 +168,33 @@ class KvStore:
         return self._bridge.run(remove)
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
-        """Relative keys of this namespace that start with `prefix`."""
+        """Relative keys of this namespace that start with `prefix` and hold a value now.
+
+        Listed from the stream's subjects, then read, rather than with
+        nats-py's watch-based `keys()`, which can come back empty when the
+        watch starts while messages are still in flight.
+        """
         kv = self._bucket(bucket)
+        subject_prefix = f"$KV.{BUCKETS[bucket]}."
         full_prefix = self._prefix + prefix
 
         async def list_keys() -> list[str]:
-            try:
-                names = await kv.keys()
-            except nats.js.errors.NoKeysError:
-                return []
-            return [name[len(self._prefix):] for name in names if name.startswith(full_prefix)]
+            info = await self._bridge.nc.jetstream().stream_info(f"KV_{BUCKETS[bucket]}",
+                                                                  subjects_filter=f"{subject_prefix}>")
+            names = [subject[len(subject_prefix):] for subject in (info.state.subjects or {})]
+            names = sorted(name for name in names if name.startswith(full_prefix))
+            held = await asyncio.gather(*(self._holds_value(kv, name) for name in names))
+            return [name[len(self._prefix):] for name, has_value in zip(names, held, strict=True) if has_value]
 
         return self._bridge.run(list_keys, timeout=30.0)
+
+    @staticmethod
+    async def _holds_value(kv: KeyValue, name: str) -> bool:
+        try:
+            await kv.get(name)
+        except nats.js.errors.KeyNotFoundError:  # deleted or purged: only a marker is left
+            return False
+        return True
 
     async def watch(self, bucket: str, on_change: Callable[[str], None]) -> None:
         """On the loop: call `on_change(relative key)` for every change in this namespace of `bucket`.
