@@ -123,6 +123,7 @@ class PlaylistService:
         self.http.start()
         self.bridge.start()
         self._start_maintenance()
+        self._report_catalog()
         log.info("kryten-playlist %s listening on http://%s:%d", package_version(),
                  self.config.http_host, self.http.port)
 
@@ -147,6 +148,7 @@ class PlaylistService:
         self.http.start()
         await self.bridge.astart()
         self._start_maintenance()
+        self._report_catalog()
 
     async def astop(self, reason: str = "stopped") -> None:
         self._stop_maintenance()
@@ -214,6 +216,13 @@ class PlaylistService:
             log.warning("playlist index repair postponed: %s", exc.message)
             return False
         return True
+
+    def _report_catalog(self) -> None:
+        """Say at start when search cannot work yet; the service runs anyway, and a refresh mends it."""
+        try:
+            self.catalog.snapshot_info()
+        except ServiceError as exc:
+            log.warning("catalog search unavailable: %s", exc.message)
 
     def _ping(self, _request: CommandRequest) -> dict[str, Any]:
         return {"version": package_version(), "uptime_seconds": self.lifecycle.uptime_seconds,

@@ -13,6 +13,7 @@ of the page instead of sorting all of them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -25,6 +26,19 @@ from typing import Any
 
 from kryten_playlist_lib.catalog.store import snapshot_path
 from kryten_playlist_lib.errors import NotFound, ServiceError
+
+log = logging.getLogger("kryten_playlist.catalog")
+
+
+class DamagedSnapshot(ServiceError):
+    """The snapshot file is not SQLite, is cut short, or holds no `snapshot_meta` row."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__("no_snapshot", "The catalog file is damaged or is not a catalog snapshot; "
+                         "run a catalog refresh to rebuild it.")
+        self.path = path
+        self.reason = reason
+
 
 SNAPSHOT_ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
 
@@ -64,6 +78,7 @@ class CatalogReader:
     def __init__(self, sqlite_path: str | Path) -> None:
         self._link = os.path.abspath(sqlite_path)
         self._threads = _ThreadConnections()
+        self._reported_damaged: set[str] = set()
 
     def search(
         self,
@@ -147,7 +162,14 @@ class CatalogReader:
         # A swap is also when old snapshots get pruned: let go of this thread's
         # pinned file too, so a deleted file's disk space is not held open.
         self.close_thread_connection()
-        self._threads.live = _open(target)
+        try:
+            self._threads.live = _open(target)
+        except DamagedSnapshot as exc:
+            if exc.path not in self._reported_damaged:  # once, not on every search
+                self._reported_damaged.add(exc.path)
+                log.error("catalog file %s cannot be read (%s); a catalog refresh will replace it",
+                          exc.path, exc.reason)
+            raise
         return self._threads.live
 
     def _pinned(self, snapshot_id: str) -> _Snapshot:
@@ -315,6 +337,9 @@ def _open(path: str) -> _Snapshot:
     conn = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro&immutable=1", uri=True)
     try:
         snapshot_id, item_count = conn.execute("SELECT snapshot_id, item_count FROM snapshot_meta").fetchone()
+    except (sqlite3.DatabaseError, TypeError) as exc:  # not SQLite, truncated, or no snapshot_meta row
+        conn.close()
+        raise DamagedSnapshot(path, str(exc)) from exc
     except BaseException:
         conn.close()
         raise
