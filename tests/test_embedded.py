@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import nats
+import pytest
 
 from kryten_playlist_lib.bus.bridge import NatsBridge
 from kryten_playlist_lib.config import Config
@@ -47,11 +48,17 @@ def test_the_bridge_uses_the_hosts_connection_and_leaves_it_open(config: Config)
     assert outcome == {"reply": {"pong": True}, "still_open": True}
 
 
-def test_the_service_runs_embedded_without_a_loop_or_threads_of_its_own(config: Config) -> None:
+def test_the_service_runs_embedded_without_a_loop_or_threads_of_its_own(config: Config,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     before = set(threading.enumerate())
+
+    def no_second_loop(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("the embedded service made an event loop of its own")
 
     async def host_program() -> dict[str, Any]:
         loop = asyncio.get_running_loop()
+        for name in ("new_event_loop", "run"):
+            monkeypatch.setattr(asyncio, name, no_second_loop)
         nc = await nats.connect(config.nats_url)
         service = PlaylistService(config, nats=nc, loop=loop, env={"KRYTEN_PLAYLIST_SECRET": TEST_SECRET})
         await service.astart()
@@ -61,6 +68,7 @@ def test_the_service_runs_embedded_without_a_loop_or_threads_of_its_own(config: 
         ping = await nc.request("kryten.playlist.command", json.dumps({"command": "system.ping"}).encode(),
                                 timeout=5)
         await service.astop()
+        monkeypatch.undo()
         await nc.close()
         return {"health": health, "ping": json.loads(ping.data), "loop": service.bridge.loop is loop}
 
