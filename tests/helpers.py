@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -41,3 +43,11 @@ def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] |
         return status, response_headers, json.loads(text)
     except ValueError:
         return status, response_headers, text
+
+
+def stop_with_sigterm(process: subprocess.Popen[str]) -> float:
+    """SIGTERM `process`; it must exit 0. Returns how many seconds that took."""
+    began = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    return time.monotonic() - began

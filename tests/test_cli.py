@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from kryten_playlist_lib import package_version
 from kryten_playlist_lib.bus.natsserver import free_port
-from tests.helpers import http_json, wait_for
+from tests.helpers import http_json, stop_with_sigterm, wait_for
 
 CLI = [sys.executable, "-m", "kryten_playlist"]
 # The child imports this checkout's code even when an older copy is installed.
@@ -76,10 +74,7 @@ def test_serve_with_embedded_nats_answers_and_stops_on_sigterm(tmp_path: Path) -
         wait_for(lambda: _nats_connected(health), timeout=30, what="serve connected to its embedded NATS")
         assert (tmp_path / "data" / "secret.key").stat().st_mode & 0o777 == 0o600
         assert (tmp_path / "data" / "nats").is_dir()
-        began = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-        assert time.monotonic() - began < 5.0
+        assert stop_with_sigterm(process) < 5.0
     finally:
         if process.poll() is None:
             process.kill()

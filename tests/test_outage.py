@@ -106,6 +106,19 @@ def _replica_with_catalog(outage: Outage, name: str = "one") -> PlaylistService:
     return service
 
 
+def _two_replicas_and_a_playlist(outage: Outage, name: str) -> tuple[PlaylistService, PlaylistService, Client,
+                                                                    str, int]:
+    """Replicas `first` and `second`, bob signed in on `first`, and his playlist in both mirrors."""
+    first = _replica_with_catalog(outage, "first")
+    second = outage.start_replica("second")
+    wait_for(lambda: second.ready, what="second replica ready")
+    bob = sign_in(first, outage.robot, "bob")
+    playlist_id, revision = _create(bob, name, "V00001")
+    for replica in (first, second):
+        wait_for(lambda r=replica: _mirrored(r, playlist_id, revision), what="the playlist in both mirrors")
+    return first, second, bob, playlist_id, revision
+
+
 def _create(client: Client, name: str, *ids: str) -> tuple[str, int]:
     status, answer = client.call("POST", "/api/v1/playlists", {"name": name, "items": _items(*ids)})
     assert status == 201, answer
@@ -185,12 +198,7 @@ def test_what_needs_nats_refuses_with_503_and_works_after_the_reconnect(outage: 
 
 
 def test_the_journal_survives_a_restart_and_a_conflicting_edit_becomes_an_offline_copy(outage: Outage) -> None:
-    first = _replica_with_catalog(outage, "first")
-    second = outage.start_replica("second")
-    wait_for(lambda: second.ready, what="second replica ready")
-    bob = sign_in(first, outage.robot, "bob")
-    playlist_id, revision = _create(bob, "Shared", "V00001")
-    wait_for(lambda: _mirrored(first, playlist_id, revision), what="the playlist in the mirror")
+    first, second, bob, playlist_id, revision = _two_replicas_and_a_playlist(outage, "Shared")
 
     outage.go_down(first, second)
     assert _put(bob, playlist_id, revision, "Shared", "V00001", "V00005")[0] == 202
@@ -210,13 +218,7 @@ def test_the_journal_survives_a_restart_and_a_conflicting_edit_becomes_an_offlin
 
 
 def test_two_replicas_editing_offline_keep_both_versions(outage: Outage) -> None:
-    first = _replica_with_catalog(outage, "first")
-    second = outage.start_replica("second")
-    wait_for(lambda: second.ready, what="second replica ready")
-    bob = sign_in(first, outage.robot, "bob")
-    playlist_id, revision = _create(bob, "Both", "V00001")
-    for replica in (first, second):
-        wait_for(lambda r=replica: _mirrored(r, playlist_id, revision), what="the playlist in both mirrors")
+    first, second, bob, playlist_id, revision = _two_replicas_and_a_playlist(outage, "Both")
     boss_on_second = sign_in(second, outage.robot, "boss")
 
     outage.go_down(first, second)
@@ -233,12 +235,7 @@ def test_two_replicas_editing_offline_keep_both_versions(outage: Outage) -> None
 
 
 def test_an_offline_delete_of_a_playlist_changed_meanwhile_is_dropped(outage: Outage) -> None:
-    first = _replica_with_catalog(outage, "first")
-    second = outage.start_replica("second")
-    wait_for(lambda: second.ready, what="second replica ready")
-    bob = sign_in(first, outage.robot, "bob")
-    playlist_id, revision = _create(bob, "Keep me", "V00001")
-    wait_for(lambda: _mirrored(first, playlist_id, revision), what="the playlist in the mirror")
+    first, second, bob, playlist_id, revision = _two_replicas_and_a_playlist(outage, "Keep me")
 
     outage.go_down(first, second)
     status, answer = bob.call("DELETE", f"/api/v1/playlists/{playlist_id}")

@@ -6,10 +6,8 @@ import configparser
 import importlib.util
 import json
 import secrets
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -17,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from kryten_playlist_lib.bus.natsserver import NatsServerProcess, free_port
-from tests.helpers import http_json, wait_for
+from tests.helpers import http_json, stop_with_sigterm, wait_for
 from tests.test_cli import _nats_connected
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,10 +86,7 @@ def test_serve_from_the_file_answers_health_and_stops_on_sigterm(pyz: Path, tmp_
         status, headers, _body = http_json("GET", f"http://127.0.0.1:{port}/static/app.css")
         assert status == 200 and headers["Content-Type"].startswith("text/css")
         assert http_json("GET", f"http://127.0.0.1:{port}/static/..%2Fapp.py")[0] == 404
-        began = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-        assert time.monotonic() - began < 5.0
+        assert stop_with_sigterm(process) < 5.0
     finally:
         if process.poll() is None:
             process.kill()
