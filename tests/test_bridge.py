@@ -55,6 +55,28 @@ def test_reconnects_after_the_server_restarts(own_nats_server: NatsServerProcess
         bridge.stop()
 
 
+def test_a_failed_connect_hook_is_tried_again_with_the_hooks_after_it(config: Config) -> None:
+    bridge = NatsBridge(config)
+    calls: list[str] = []
+
+    async def flaky_bootstrap() -> None:
+        calls.append("bootstrap")
+        if calls.count("bootstrap") == 1:
+            raise TimeoutError("JetStream did not answer in time")
+
+    async def subscribe() -> None:
+        calls.append("subscribe")
+
+    bridge.on_connect(flaky_bootstrap)
+    bridge.on_connect(subscribe)
+    bridge.start()
+    try:
+        wait_for(lambda: "subscribe" in calls, timeout=10, what="the hooks retried")
+        assert calls == ["bootstrap", "bootstrap", "subscribe"]
+    finally:
+        bridge.stop()
+
+
 def test_a_slow_call_times_out_as_nats_unavailable(bridge: NatsBridge) -> None:
     async def never_answers() -> None:
         await asyncio.sleep(30)

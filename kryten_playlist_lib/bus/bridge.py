@@ -39,6 +39,7 @@ ConnectHook = Callable[[], Awaitable[None]]
 SyncHandler = Callable[[str, bytes], "bytes | None"]
 
 MONITOR_INTERVAL_SECONDS = 0.25
+HOOK_RETRY_SECONDS = 3.0
 RECONNECT_WAIT_SECONDS = 2
 DEFAULT_TIMEOUT_SECONDS = 5.0
 
@@ -161,24 +162,43 @@ class NatsBridge:
         await self.nc.connect(error_cb=quiet_error, **self._options)
 
     async def _monitor_connection(self) -> None:
-        """Fire the connect hooks on every move to connected; one watcher serves both modes."""
-        was_connected = False
+        """Fire the connect hooks on every move to connected; one watcher serves both modes.
+
+        nats-py can drop and regain a connection between two polls, so its
+        reconnect counter counts as a move too. A failed hook (a JetStream
+        timeout while a cluster settles) is tried again, with the hooks after
+        it, every few seconds while connected.
+        """
+        loop = asyncio.get_running_loop()
+        was_connected, reconnects = False, self._reconnects()
+        pending: list[ConnectHook] = []
+        retry_at = 0.0
         while True:
-            now_connected = self.nc.is_connected
-            if now_connected and not was_connected:
+            now_connected, count = self.nc.is_connected, self._reconnects()
+            if now_connected and (not was_connected or count != reconnects):
                 log.info("NATS connected")
-                await self._run_hooks()
+                pending, retry_at = list(self._hooks), 0.0
             elif was_connected and not now_connected:
                 log.warning("NATS disconnected; reconnecting in the background")
-            was_connected = now_connected
+            was_connected, reconnects = now_connected, count
+            if now_connected and pending and loop.time() >= retry_at:
+                pending = await self._run_hooks(pending)
+                retry_at = loop.time() + HOOK_RETRY_SECONDS
             await asyncio.sleep(MONITOR_INTERVAL_SECONDS)
 
-    async def _run_hooks(self) -> None:
-        for hook in self._hooks:
+    def _reconnects(self) -> int:
+        return int(self.nc.stats.get("reconnects", 0))
+
+    async def _run_hooks(self, hooks: list[ConnectHook]) -> list[ConnectHook]:
+        """Run `hooks` in order; the one that failed and those after it are returned, to try again."""
+        for position, hook in enumerate(hooks):
             try:
                 await hook()
             except Exception:
-                log.exception("NATS connect hook %s failed", getattr(hook, "__qualname__", hook))
+                log.exception("NATS connect hook %s failed; trying again in %.0f s",
+                              getattr(hook, "__qualname__", hook), HOOK_RETRY_SECONDS)
+                return hooks[position:]
+        return []
 
     # ---- blocking facade (worker threads only) ---------------------------
 
