@@ -14,6 +14,7 @@ from kryten_playlist_lib.bus.bridge import NatsBridge
 from kryten_playlist_lib.bus.janitor import Janitor
 from kryten_playlist_lib.bus.keys import encode_segment
 from kryten_playlist_lib.bus.kv import BUCKETS, KvStore
+from kryten_playlist_lib.bus.kv_combined import CombinedUpdates
 from kryten_playlist_lib.bus.leases import Leases
 from kryten_playlist_lib.bus.natsserver import NatsServerProcess
 from kryten_playlist_lib.config import Config
@@ -169,6 +170,103 @@ def test_fifty_threads_of_twenty_cas_increments_count_exactly_1000(kv: KvStore) 
         thread.join(120)
     assert failures == []
     assert kv.get("analytics", "counters/contended").value == {"n": 1000}
+
+
+def plus_one(old: object) -> dict[str, int]:
+    return {"n": (old if isinstance(old, dict) else {"n": 0})["n"] + 1}
+
+
+def run_together(targets: list[Callable[[], None]]) -> None:
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+
+def test_update_many_treats_absent_expired_and_deleted_keys_alike(kv: KvStore) -> None:
+    kv.put("analytics", "items/kept", {"n": 4})
+    kv.put("analytics", "items/expired", {"n": 9, "expires_at": iso_in(-5)})
+    kv.put("analytics", "items/deleted", {"n": 7})
+    kv.delete("analytics", "items/deleted")
+    keys = ["items/kept", "items/expired", "items/deleted", "items/new"]
+    entries = kv.update_many([("analytics", key, plus_one) for key in keys])
+    assert [entry.value for entry in entries] == [{"n": 5}, {"n": 1}, {"n": 1}, {"n": 1}]
+    assert [kv.get_raw("analytics", key).revision for key in keys] == [entry.revision for entry in entries]
+
+
+def test_update_many_writes_every_other_key_before_raising_the_first_error(kv: KvStore) -> None:
+    kv.put("analytics", "items/a", {"n": 1})
+
+    def refuse(_old: object) -> object:
+        raise ServiceError("conflict", "no")
+
+    with pytest.raises(ServiceError) as raised:
+        kv.update_many([("analytics", "items/a", refuse), ("analytics", "items/b", plus_one)])
+    assert raised.value.code == "conflict"
+    assert kv.get("analytics", "items/a").value == {"n": 1}
+    assert kv.get("analytics", "items/b").value == {"n": 1}
+
+
+def test_update_many_racing_fifty_writers_loses_no_increment(kv: KvStore) -> None:
+    keys = [f"items/race{n}" for n in range(20)]
+    start = threading.Barrier(50)
+
+    def one_update_per_key() -> None:
+        start.wait()
+        for key in keys:
+            kv.update("analytics", key, plus_one)
+
+    def five_batches() -> None:
+        start.wait()
+        for _ in range(5):
+            kv.update_many([("analytics", key, plus_one) for key in keys])
+
+    run_together([one_update_per_key] * 40 + [five_batches] * 10)
+    assert [kv.get("analytics", key).value for key in keys] == [{"n": 40 + 50}] * len(keys)
+
+
+def test_combined_updates_give_each_caller_its_own_count_and_lose_nothing(kv: KvStore) -> None:
+    combined = CombinedUpdates(kv)
+    counts: list[int] = []
+    start = threading.Barrier(60)
+
+    def twenty_combined() -> None:
+        start.wait()
+        for _ in range(20):
+            counts.append(combined.update("likes", "items/hot/likes", plus_one).value["n"])
+
+    def twenty_alone() -> None:  # another replica's writes: plain compare-and-set on the same key
+        start.wait()
+        for _ in range(20):
+            kv.update("likes", "items/hot/likes", plus_one)
+
+    run_together([twenty_combined] * 50 + [twenty_alone] * 10)
+    assert kv.get("likes", "items/hot/likes").value == {"n": 1200}
+    assert len(counts) == len(set(counts)) == 1000
+
+
+def test_a_combined_change_that_raises_fails_alone(kv: KvStore) -> None:
+    combined = CombinedUpdates(kv)
+    outcomes: list[str] = []
+    start = threading.Barrier(20)
+
+    def refuse(_old: object) -> object:
+        raise ServiceError("conflict", "no")
+
+    def caller(refuses: bool) -> Callable[[], None]:
+        def call() -> None:
+            start.wait()
+            try:
+                combined.update("likes", "items/some/likes", refuse if refuses else plus_one)
+                outcomes.append("counted")
+            except ServiceError as exc:
+                outcomes.append(exc.code)
+        return call
+
+    run_together([caller(n % 4 == 0) for n in range(20)])
+    assert sorted(outcomes) == ["conflict"] * 5 + ["counted"] * 15
+    assert kv.get("likes", "items/some/likes").value == {"n": 15}
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kryten_playlist_lib.activity.stats import item_zero
 from kryten_playlist_lib.bus.natsserver import NatsServerProcess
 from kryten_playlist_lib.config import Config
 from kryten_playlist_lib.domain.rbac import User
@@ -68,6 +69,22 @@ def test_append_keeps_the_queue_and_adds_in_playlist_order(queue_service: Playli
     assert record["queue_before"] == [{"uid": 0, "media_id": "https://elsewhere.example/a.json"}]
     summary = queue_service.kv.get("analytics", "counters/global").value
     assert summary["items_queued"] == 3 and summary["duration_queued_seconds"] == 60 * 3 + 3 + 1 + 2
+
+
+def test_statistics_are_in_place_when_the_apply_answers(queue_service: PlaylistService,
+                                                        robot: RobotStandIn) -> None:  # noqa: F811
+    playlist_id = make_playlist(queue_service, "Twice", ["V00004", "V00005", "V00004"])
+    queue_service.kv.put("analytics", "items/V00005", {**item_zero("V00005"), "play_count": 3})
+    status, answer = apply(queue_service, playlist_id, "append")
+    assert status == 200 and answer["enqueued_count"] == 3, answer
+    items = {video_id: queue_service.kv.get("analytics", f"items/{video_id}").value
+             for video_id in ("V00004", "V00005")}
+    assert (items["V00004"]["queue_count"], items["V00005"]["queue_count"]) == (2, 1)
+    assert items["V00005"]["play_count"] == 3 and items["V00004"]["last_queued_at"] is not None
+    assert queue_service.kv.get("analytics", f"playlists/{playlist_id}").value["apply_count"] == 1
+    assert apply(queue_service, playlist_id, "append")[0] == 200
+    assert queue_service.kv.get("analytics", "items/V00004").value["queue_count"] == 4
+    assert queue_service.kv.get("analytics", f"playlists/{playlist_id}").value["apply_count"] == 2
 
 
 def test_preserve_current_removes_what_follows_the_playing_item(queue_service: PlaylistService,

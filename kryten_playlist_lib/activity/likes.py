@@ -4,6 +4,11 @@ Order: what plays now (409 `no_current_item`), the per-user rate limit (429),
 then, with a dedupe window, the claim of `dedupe/{video_id}/{user}` with
 `create` (an expired claim is taken over), and only then the count. A claim is
 released again if the count cannot be raised, so a failed like can be retried.
+
+Every like of the playing item raises the same two keys (its count and the
+day's counts), so concurrent likes in this process share their writes through
+`CombinedUpdates`: one compare-and-set carries every like that arrived while
+the previous one was in flight, each like still getting the count it produced.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from kryten_playlist_lib.activity.stats import add_to_daily
 from kryten_playlist_lib.auth.limits import RateLimits
 from kryten_playlist_lib.bus.keys import encode_segment, user_segment
 from kryten_playlist_lib.bus.kv import KvStore
+from kryten_playlist_lib.bus.kv_combined import CombinedUpdates
 from kryten_playlist_lib.config import Config
 from kryten_playlist_lib.errors import ServiceError
 from kryten_playlist_lib.timeutil import iso, iso_in, utcnow
@@ -36,6 +42,7 @@ def dedupe_key(video_id: str, username: str) -> str:
 class Likes:
     def __init__(self, kv: KvStore, limits: RateLimits, plays: Plays, config: Config) -> None:
         self._kv = kv
+        self._shared_writes = CombinedUpdates(kv)
         self._limits = limits
         self._plays = plays
         self._window = config.like_dedupe_window_seconds
@@ -72,14 +79,14 @@ class Likes:
             raise
 
     def _raise_count(self, video_id: str) -> int:
-        entry = self._kv.update(BUCKET, count_key(video_id), lambda old: {
+        entry = self._shared_writes.update(BUCKET, count_key(video_id), lambda old: {
             "video_id": video_id, "like_count": (old or {}).get("like_count", 0) + 1,
             "updated_at": iso(utcnow()), "schema_version": 1})
         return int(entry.value["like_count"])
 
     def _count_today(self, video_id: str) -> None:
         try:
-            add_to_daily(self._kv, BUCKET, "likes", utcnow().date(), video_id)
+            add_to_daily(self._shared_writes, BUCKET, "likes", utcnow().date(), video_id)
         except ServiceError as exc:
             # The like itself counted and keeps its claim; only top-liked misses it.
             log.warning("like of %s not added to the daily count: %s", video_id, exc.message)

@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from kryten_playlist_lib.bus.kv import KvStore
+from kryten_playlist_lib.bus.kv_combined import CombinedUpdates
 from kryten_playlist_lib.catalog.search import CatalogReader
 from kryten_playlist_lib.errors import ServiceError
 from kryten_playlist_lib.timeutil import iso, utcnow
@@ -35,8 +36,8 @@ def daily_key(day: date) -> str:
     return f"daily/{day.isoformat()}"
 
 
-def add_to_daily(kv: KvStore, bucket: str, field: str, day: date, video_id: str) -> None:
-    """Raise one video's count of `day` by one, with compare-and-set."""
+def add_to_daily(kv: KvStore | CombinedUpdates, bucket: str, field: str, day: date, video_id: str) -> None:
+    """Raise one video's count of `day` by one, with compare-and-set (`CombinedUpdates` for a busy key)."""
     expires_at = iso(datetime.combine(day, time(), timezone.utc) + timedelta(days=DAILY_KEEP_DAYS))
 
     def bump(old: Any) -> dict[str, Any]:

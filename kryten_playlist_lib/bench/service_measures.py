@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import threading
 import time
 
@@ -12,6 +13,8 @@ from kryten_playlist_lib.domain.rbac import User
 from kryten_playlist_lib.queue.apply import QueueApplier
 
 BENCH_ADMIN = User("bench", "admin")
+APPLY_RUNS = 9
+LIKE_RUNS = 3
 
 
 def _playlist(env: BenchEnvironment, name: str, count: int) -> str:
@@ -42,14 +45,23 @@ def _stand_in_own_seconds(env: BenchEnvironment, count: int) -> float:
     return time.perf_counter() - started
 
 
+def _apply_over_own(env: BenchEnvironment, applier: QueueApplier, playlist_id: str, items: int) -> float:
+    """One apply and then the same adds by a bare client, each starting from an empty queue: the robot's work per
+    add grows with the queue."""
+    applied = _apply_seconds(env, applier, playlist_id)
+    env.service.robot.command("clear", {})
+    own = _stand_in_own_seconds(env, items)
+    env.service.robot.command("clear", {})
+    return applied / own
+
+
 def queue_apply(env: BenchEnvironment, items: int, limited_items: int) -> list[Figure]:
     env.robot.rate_limit_enabled = False
     playlist_id = _playlist(env, "bench apply", items)
-    # Both runs start from an empty queue: the robot's work per add grows with the queue.
-    applied = _apply_seconds(env, _applier(env, 1000, 1000.0), playlist_id)
-    env.service.robot.command("clear", {})
-    ratio = applied / _stand_in_own_seconds(env, items)
-    env.service.robot.command("clear", {})
+    applier = _applier(env, 1000, 1000.0)
+    # operations.md: a median of several runs, each a ratio taken in the same run (on a busy machine one pair
+    # alone swings by tens of percent).
+    ratio = statistics.median(_apply_over_own(env, applier, playlist_id, items) for _ in range(APPLY_RUNS))
     figures = [Figure(f"queue apply of {items} items, rate limit off, over the stand-in's own", ratio, "x",
                       "<= 1.10", ratio <= 1.10)]
     env.robot.rate_limit_enabled = True
@@ -62,20 +74,36 @@ def queue_apply(env: BenchEnvironment, items: int, limited_items: int) -> list[F
 
 
 def likes(env: BenchEnvironment, total: int, threads: int) -> list[Figure]:
-    """`total` likes of the playing item from `threads` threads, each like by a different user."""
-    first = env.robot.queue_items()[0]["uid"]
-    env.robot.play(first)
+    """`total` likes of the playing item from `threads` threads, each like by a different user; median of runs."""
+    video_id = _play_first(env)
+    outcomes = [_like_run(env, video_id, total // threads, threads, run) for run in range(LIKE_RUNS)]
+    exact = all(counted for counted, _rate in outcomes)
+    rate = statistics.median(rate for _counted, rate in outcomes)
+    likes_per_run = total // threads * threads
+    return [Figure(f"{likes_per_run} likes from {threads} threads, all counted ({LIKE_RUNS} runs)", float(exact), "",
+                   "1 (all counted)", exact),
+            Figure(f"{likes_per_run} likes from {threads} threads, rate", rate, "likes/s", ">= 300", rate >= 300)]
+
+
+def _play_first(env: BenchEnvironment) -> str:
+    """Play the queue's first item; its video id once the service has it as now playing."""
+    env.robot.play(env.robot.queue_items()[0]["uid"])
     deadline = time.monotonic() + 10
-    while (env.service.plays.current() or {}).get("video_id") is None:
+    while (video_id := (env.service.plays.current() or {}).get("video_id")) is None:
         if time.monotonic() > deadline:
             raise RuntimeError("the played item never became now playing")
         time.sleep(0.05)
-    per_thread = total // threads
+    return str(video_id)
+
+
+def _like_run(env: BenchEnvironment, video_id: str, per_thread: int, threads: int, run: int) -> tuple[bool, float]:
+    """One run with users never seen before: whether every like counted exactly once, and likes per second."""
+    before = env.service.likes.count(video_id)
     counts: list[int] = []
 
     def like_as(thread: int) -> None:
         for n in range(per_thread):
-            counts.append(env.service.likes.like_current(f"u{thread}x{n}")["like_count"])
+            counts.append(env.service.likes.like_current(f"r{run}u{thread}x{n}")["like_count"])
 
     workers = [threading.Thread(target=like_as, args=(t,)) for t in range(threads)]
     started = time.perf_counter()
@@ -84,8 +112,6 @@ def likes(env: BenchEnvironment, total: int, threads: int) -> list[Figure]:
     for worker in workers:
         worker.join()
     rate = per_thread * threads / (time.perf_counter() - started)
-    exact = max(counts) == per_thread * threads == len(set(counts))
-    return [Figure(f"{per_thread * threads} likes from {threads} threads, all counted", float(exact), "",
-                   "1 (all counted)", exact),
-            Figure(f"{per_thread * threads} likes from {threads} threads, rate", rate, "likes/s", ">= 300",
-                   rate >= 300)]
+    # Each like produced its own count, and the stored count rose by exactly the number of likes.
+    expected = list(range(before + 1, before + per_thread * threads + 1))
+    return sorted(counts) == expected and env.service.likes.count(video_id) == expected[-1], rate

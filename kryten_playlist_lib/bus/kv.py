@@ -23,9 +23,17 @@ import nats.js.errors
 from nats.js.api import KeyValueConfig, ObjectStoreConfig, StorageType
 from nats.js.kv import KeyValue
 
-from kryten_playlist_lib.bus.bridge import NatsBridge
+from kryten_playlist_lib.bus.bridge import DEFAULT_TIMEOUT_SECONDS, NatsBridge
 from kryten_playlist_lib.bus.keys import namespace_prefix
-from kryten_playlist_lib.errors import ServiceError
+from kryten_playlist_lib.bus.kv_pipeline import (
+    EXPECTED_LAST_SUBJECT_SEQUENCE,
+    WRONG_LAST_SEQUENCE,
+    Pipeline,
+    Request,
+    stored_message,
+    written_revision,
+)
+from kryten_playlist_lib.errors import NatsUnavailable, ServiceError
 from kryten_playlist_lib.timeutil import is_expired
 
 log = logging.getLogger("kryten_playlist.kv")
@@ -38,7 +46,9 @@ OBJECT_STORE = "kryten_playlist_catalog"
 BUCKET_HISTORY = 5
 MAX_VALUE_BYTES = 1024 * 1024
 CAS_RETRY_SECONDS = 5.0
-WRONG_LAST_SEQUENCE = 10071
+JS_API = "$JS.API"  # `bootstrap` binds the buckets through `nc.jetstream()`, the default API prefix
+
+Change = tuple[str, str, Callable[[Any], Any]]  # (bucket, key, change) for `update_many`
 
 
 @dataclass(frozen=True)
@@ -240,6 +250,77 @@ class KvStore:
                                    "try again.", {"key": key})
             time.sleep(random.uniform(0, pause))
             pause = min(pause * 2, 0.1)
+
+    def update_many(self, changes: list[Change]) -> list[Entry]:
+        """`update` of many keys at once (queue statistics); their entries, in order.
+
+        Each key gets the compare-and-set loop of `update`, but pipelined: all
+        reads go out before the first answer is awaited, then all writes, and
+        only the keys that lost a race go round again; a few round trips for the
+        lot instead of two per key. `change` runs on the event loop, so it must
+        be quick and must not call the store. Every key is tried; then the
+        first error (a raising `change`, an unreadable value, NATS, 5 s of lost
+        races) is raised.
+        """
+        if not changes:
+            return []
+        for bucket, _key, _change in changes:
+            self._bucket(bucket)  # not bootstrapped: 503 before anything is sent
+        outcomes = self._bridge.run(self._update_many, changes,
+                                    timeout=CAS_RETRY_SECONDS + 2 * DEFAULT_TIMEOUT_SECONDS)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return outcomes
+
+    async def _update_many(self, changes: list[Change]) -> list[Entry | BaseException]:
+        outcomes: list[Entry | BaseException | None] = [None] * len(changes)
+        deadline = time.monotonic() + CAS_RETRY_SECONDS
+        pause = 0.002
+        async with Pipeline(self._bridge.nc) as pipeline:
+            while left := [index for index, outcome in enumerate(outcomes) if outcome is None]:
+                if time.monotonic() > deadline:
+                    for index in left:
+                        outcomes[index] = ServiceError("nats_unavailable", "The store is too busy to save this "
+                                                       "change; try again.", {"key": changes[index][1]})
+                    break
+                if len(left) < len(changes):
+                    await asyncio.sleep(random.uniform(0, pause))  # after lost races, as `update` does
+                    pause = min(pause * 2, 0.1)
+                await self._update_round(pipeline, changes, left, outcomes)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _update_round(self, pipeline: Pipeline, changes: list[Change], left: list[int],
+                            outcomes: list[Entry | BaseException | None]) -> None:
+        """One try of the keys in `left`: read them all, then write them all. A lost race stays None."""
+        reads = await pipeline.ask_all([self._read_request(*changes[index][:2]) for index in left])
+        writes: list[tuple[int, Any, Request]] = []
+        for index, reply in zip(left, reads, strict=True):
+            bucket, key, change = changes[index]
+            try:
+                raw, revision = stored_message(reply)
+                current = Entry(None if raw is None else _decode(bucket, key, raw), revision)
+                new_value = change(None if is_expired(current.value) else current.value)
+            except NatsUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001  (an unreadable value or an aborting change: this key's outcome)
+                outcomes[index] = exc
+                continue
+            writes.append((index, new_value, self._write_request(bucket, key, new_value, current.revision)))
+        answers = await pipeline.ask_all([request for _index, _value, request in writes])
+        for (index, new_value, _request), answer in zip(writes, answers, strict=True):
+            revision = written_revision(answer)
+            if revision is not None:
+                outcomes[index] = Entry(new_value, revision)
+
+    def _read_request(self, bucket: str, key: str) -> Request:
+        name = BUCKETS[bucket]
+        return (f"{JS_API}.STREAM.MSG.GET.KV_{name}",
+                encode_value({"last_by_subj": f"$KV.{name}.{self._prefix}{key}"}), None)
+
+    def _write_request(self, bucket: str, key: str, value: Any, revision: int) -> Request:
+        return (f"$KV.{BUCKETS[bucket]}.{self._prefix}{key}", encode_value(value),
+                {EXPECTED_LAST_SUBJECT_SEQUENCE: str(revision)})
 
 
 def _decode(bucket: str, key: str, raw: bytes | None) -> Any:

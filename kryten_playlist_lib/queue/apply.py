@@ -17,13 +17,12 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from kryten_playlist_lib.activity.stats import GLOBAL_KEY, GLOBAL_ZERO, item_zero
 from kryten_playlist_lib.bus.keys import encode_segment
-from kryten_playlist_lib.bus.kv import KvStore
+from kryten_playlist_lib.bus.kv import Change, KvStore
 from kryten_playlist_lib.bus.leases import Lease, LeaseKeeper, Leases
 from kryten_playlist_lib.bus.robot import RobotClient
 from kryten_playlist_lib.catalog.search import CatalogReader
@@ -43,7 +42,6 @@ LEASE_RENEW_SECONDS = 10.0
 RECORD_KEEP_SECONDS = 30 * 86400
 ADD_REPLY_SECONDS = 10.0  # nats.md: wait at least 10 s for an addvideo reply
 CONFIRM_SECONDS = 10.0
-STATISTICS_WORKERS = 8
 PROGRESS_EVERY_SECONDS = 0.5  # the record's `done` is written at most this often while adding
 TOO_QUICKLY = "too quickly"
 TOO_QUICKLY_RETRIES = 8
@@ -89,6 +87,31 @@ class ApplyJob:
     def answer(self) -> dict[str, Any]:
         return {"status": self.status, "apply_id": self.apply_id, "enqueued_count": self.enqueued,
                 "failed": self.failed, "removed_count": self.removed}
+
+
+def _item_counts(items: list[PlannedItem], now: str) -> list[Change]:
+    """One change per distinct video id (a playlist may hold an item twice): `queue_count` + its adds."""
+    durations = {item.video_id: item.duration_seconds for item in items}
+
+    def count(video_id: str, times: int) -> Change:
+        return "analytics", f"items/{encode_segment(video_id)}", lambda old: {
+            **item_zero(video_id), **(old or {}), "queue_count": (old or {}).get("queue_count", 0) + times,
+            "last_queued_at": now, "duration_seconds": durations[video_id]}
+
+    return [count(video_id, times) for video_id, times in Counter(item.video_id for item in items).items()]
+
+
+def _totals(job: ApplyJob, now: str) -> list[Change]:
+    """The global queued counts and the playlist's apply count, for one apply."""
+    items = job.enqueued_items
+    seconds = sum(item.duration_seconds or 0 for item in items)
+    return [("analytics", GLOBAL_KEY, lambda old: {
+                **GLOBAL_ZERO, **(old or {}), "updated_at": now,
+                "items_queued": (old or {}).get("items_queued", 0) + len(items),
+                "duration_queued_seconds": (old or {}).get("duration_queued_seconds", 0) + seconds}),
+            ("analytics", f"playlists/{job.playlist_id}", lambda old: {
+                "playlist_id": job.playlist_id, "apply_count": (old or {}).get("apply_count", 0) + 1,
+                "last_applied_at": now, "schema_version": 1})]
 
 
 class QueueApplier:
@@ -275,34 +298,15 @@ class QueueApplier:
             log.warning("queue lease not released (it expires by itself): %s", exc.message)
 
     def _count_statistics(self, job: ApplyJob) -> None:
-        """Step 7, all with compare-and-set; skipped (and logged) when NATS is gone."""
+        """Step 7: every count with compare-and-set, all keys at once (`update_many`); logged when NATS is gone."""
         if not job.enqueued_items:
             return
         now = iso(utcnow())
-        seconds = sum(item.duration_seconds or 0 for item in job.enqueued_items)
+        changes = [*_item_counts(job.enqueued_items, now), *_totals(job, now)]
         try:
-            self._kv.update("analytics", GLOBAL_KEY, lambda old: {
-                **GLOBAL_ZERO, **(old or {}), "updated_at": now,
-                "items_queued": (old or {}).get("items_queued", 0) + len(job.enqueued_items),
-                "duration_queued_seconds": (old or {}).get("duration_queued_seconds", 0) + seconds})
-            durations = {item.video_id: item.duration_seconds for item in job.enqueued_items}
-
-            def count_item(video_id: str, times: int) -> None:
-                self._kv.update("analytics", f"items/{encode_segment(video_id)}", lambda old: {
-                    **item_zero(video_id), **(old or {}), "queue_count": (old or {}).get("queue_count", 0) + times,
-                    "last_queued_at": now, "duration_seconds": durations[video_id]})
-
-            # Distinct keys never contend, so they are counted side by side rather than one round trip at a time.
-            with ThreadPoolExecutor(max_workers=STATISTICS_WORKERS, thread_name_prefix="apply-stats") as pool:
-                for done in [pool.submit(count_item, video_id, times) for video_id, times
-                             in Counter(item.video_id for item in job.enqueued_items).items()]:
-                    done.result()
-            self._kv.update("analytics", f"playlists/{job.playlist_id}", lambda old: {
-                "playlist_id": job.playlist_id, "apply_count": (old or {}).get("apply_count", 0) + 1,
-                "last_applied_at": now, "schema_version": 1})
+            self._kv.update_many(changes)
         except ServiceError as exc:
             log.warning("queue statistics of apply %s not counted: %s", job.apply_id, exc.message)
-
 
 
 def _final_status(job: ApplyJob) -> str:
