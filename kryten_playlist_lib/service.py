@@ -38,6 +38,7 @@ from kryten_playlist_lib.bus.leases import Leases
 from kryten_playlist_lib.bus.lifecycle import Lifecycle
 from kryten_playlist_lib.bus.objects import SnapshotObjects
 from kryten_playlist_lib.bus.robot import RobotClient
+from kryten_playlist_lib.catalog.follower import SnapshotFollower
 from kryten_playlist_lib.catalog.refresh import CatalogRefresh
 from kryten_playlist_lib.catalog.search import CatalogReader
 from kryten_playlist_lib.catalog.store import require_trigram_sqlite
@@ -85,6 +86,7 @@ class PlaylistService:
         self.signin = SignIn(config, self.kv, RateLimits(self.kv, config), self.sessions, self.roles, self.robot,
                              lambda: self.secret)
         self.refresh = CatalogRefresh(config, self.kv, self.leases, SnapshotObjects(self.bridge, config.namespace))
+        self.follower = SnapshotFollower(config, self.kv, SnapshotObjects(self.bridge, config.namespace))
         self.metrics = Metrics()
         self.plays = Plays(self.kv)
         self.likes = Likes(self.kv, RateLimits(self.kv, config), self.plays, config)
@@ -128,6 +130,7 @@ class PlaylistService:
                  self.config.http_host, self.http.port)
 
     def stop(self, reason: str = "stopped") -> None:
+        self.follower.stop()
         self._stop_maintenance()
         if self.bridge.loop is not None and self.bridge.loop.is_running():
             try:
@@ -151,6 +154,7 @@ class PlaylistService:
         self._report_catalog()
 
     async def astop(self, reason: str = "stopped") -> None:
+        self.follower.stop()
         self._stop_maintenance()
         await self.lifecycle.shutdown(reason)
         # The HTTP workers may be waiting on this loop, so stop them from a
@@ -175,6 +179,7 @@ class PlaylistService:
         if self._subscribed:
             return
         await self.kv.watch("acl", self.roles.invalidate)
+        await self.follower.subscribe()
         await self.commands.subscribe(self.bridge)
         await self.lifecycle.subscribe()
         await self.activity_events.subscribe(self.bridge)

@@ -9,6 +9,18 @@ from pathlib import Path
 from tests.test_cli import CHILD_ENV, CLI
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Every row of operations.md's table that needs the real catalog (a quick run uses smaller catalogs).
+CATALOG_FIGURES = (
+    "search in process p95, 5,440 items",
+    "search in process p95, 20,000 items",
+    "search in process p95, 1-2 character queries",
+    "search over HTTP, 5,440 items, 8 concurrent clients, rate",
+    "search over HTTP, 5,440 items, 8 concurrent clients, p95",
+    "search p95 while a 20,000 refresh runs, over idle p95",
+    "refresh from JSON lines, 20,000 items",
+    "resident memory of serve with 20,000 items, idle",
+    "start to listening (serve, catalog present)",
+)
 
 
 def test_bench_quick_prints_a_table_and_writes_json(tmp_path: Path) -> None:
@@ -23,3 +35,6 @@ def test_bench_quick_prints_a_table_and_writes_json(tmp_path: Path) -> None:
     assert all(name in result.stdout for name in names)
     if DATA.exists():
         assert any(name.startswith("episode parsing") for name in names)
+    if (DATA / "catalog-420grindhouse.jsonl").exists():
+        for figure in CATALOG_FIGURES:
+            assert any(name.startswith(figure) for name in names), figure

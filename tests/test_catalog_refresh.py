@@ -230,3 +230,121 @@ def test_searches_during_a_refresh_see_the_old_or_the_new_catalog_whole(
     for snapshot_id, total, olds in seen:
         assert (olds == 200) == (total == 300), (snapshot_id, total, olds)
     assert reader.search("title").snapshot_id == new_id
+
+
+# ---- the build in a child process ---------------------------------------------------------------
+
+
+def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every stored row of a snapshot file by table, the FTS index's own tables included."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(path)) as conn:
+        tables = [name for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+                  if not sql.startswith("CREATE VIRTUAL")]  # the contentless FTS table cannot be scanned
+        return {name: conn.execute(f"SELECT * FROM {name} ORDER BY 1").fetchall() for name in tables}
+
+
+def test_the_child_process_build_writes_the_same_file_as_the_in_process_build(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from kryten_playlist_lib.catalog.child_build import BuildRequest, build_here, build_snapshot_file, child_command
+
+    source = write_jsonl(tmp_path / "a.jsonl", 12_000, "A")
+    with source.open("a") as out:
+        out.write("not json\n" + json.dumps({"video_id": "A00001", "title": "again"}) + "\n")
+
+    def request(name: str) -> BuildRequest:
+        return BuildRequest(path=str(tmp_path / name), snapshot_id="20261124T120000Z-abcdef",
+                            created_at="2026-11-24T12:00:00.000Z", connector="jsonl", connector_source=str(source),
+                            manifest_url_template="https://m.example/{video_id}.json", mediacms_base_url=None,
+                            mediacms_token=None)
+
+    seen: list[int] = []
+    in_child = build_snapshot_file(request("child.sqlite3"), seen.append, child_command())
+    in_process = build_here(request("here.sqlite3"), None)
+    assert "building inside the service instead" not in caplog.text
+    assert in_child == in_process
+    assert in_child.item_count == 12_000
+    assert in_child.skipped == {"skipped_missing": 1, "skipped_invalid_id": 0, "duplicates": 1}
+    assert seen[-1] == 12_000 and seen == sorted(seen)
+    assert "line 12001 is not a JSON object" in caplog.text  # the child's log, logged by the parent
+    child_rows = _dump(tmp_path / "child.sqlite3")
+    assert child_rows == _dump(tmp_path / "here.sqlite3")
+    assert {"catalog_item", "catalog_fts_data", "snapshot_meta"} <= set(child_rows)
+
+
+class BuildsInProcess(CatalogRefresh):
+    """As in a host whose interpreter cannot start a child: a `python` that never answers."""
+
+    def build_command(self) -> list[str] | None:
+        import sys
+
+        return [sys.executable, "-c", "pass"]
+
+
+def test_without_a_usable_child_the_refresh_builds_in_process(config: Config, session: NatsSession,
+                                                             tmp_path: Path) -> None:
+    result = make_refresh(config, session, BuildsInProcess).run(
+        make_refresh(config, session).begin("jsonl", str(write_jsonl(tmp_path / "a.jsonl", 40, "A"))))
+    assert result.item_count == 40
+    assert CatalogReader(config.sqlite_path).search("A title 7").total == 4
+
+
+def _build_children() -> list[int]:
+    """The pids of this process's catalog build children (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended while we looked
+        if parent == os.getpid() and b"catalog.child_build" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_build_child_that_dies_leaves_the_old_snapshot_live(config: Config, session: NatsSession,
+                                                              tmp_path: Path) -> None:
+    import signal
+
+    refresh = make_refresh(config, session)
+    first = refresh_from(refresh, write_jsonl(tmp_path / "a.jsonl", 10, "A"))
+    before = State(config, session)
+    killed: list[int] = []
+
+    def kill_the_child(_items_seen: int) -> None:
+        # As the kernel's out-of-memory killer would, half-way through the file.
+        if not killed:
+            killed.extend(_build_children())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    job = refresh.begin("jsonl", str(write_jsonl(tmp_path / "b.jsonl", 60_000, "B")))
+    with pytest.raises(RefreshFailed, match="catalog build process ended without finishing .killed by signal 9"):
+        refresh.run(job, on_progress=kill_the_child)
+    assert len(killed) == 1
+    assert State(config, session) == before
+    assert os.readlink(config.sqlite_path) == f"catalog-{first}.sqlite3"
+    assert list(Path(config.sqlite_path).parent.glob(".catalog-*")) == []  # no partial file
+    assert refresh.job_status(job.job_id)["status"] == "error"
+    with pytest.raises(RefreshFailed, match="cannot open the jsonl file .*missing.jsonl"):
+        refresh_from(refresh, tmp_path / "missing.jsonl")  # the child's own error, word for word
+    assert State(config, session) == before
+
+
+def test_catalog_refresh_from_standard_input_goes_through_the_child(config: Config, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.test_cli import CHILD_ENV, CLI
+
+    settings = {"nats_url": config.nats_url, "namespace": config.namespace, "sqlite_path": config.sqlite_path,
+                "state_path": config.state_path}
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    lines = write_jsonl(tmp_path / "a.jsonl", 30, "A").read_text() + "not json\n"
+    result = subprocess.run([*CLI, "catalog", "refresh", "--connector", "jsonl", "--source", "-"], input=lines,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60, env=CHILD_ENV, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(": 30 items (skipped: 1 skipped missing)")
+    assert [item["title"] for item in CatalogReader(config.sqlite_path).search("title 29").items] == ["A title 29"]

@@ -12,6 +12,7 @@ import nats.js.errors
 
 from kryten_playlist_lib.bus.bridge import NatsBridge
 from kryten_playlist_lib.bus.kv import OBJECT_STORE
+from kryten_playlist_lib.errors import NotFound, ServiceError
 
 TRANSFER_TIMEOUT_SECONDS = 600.0
 
@@ -31,6 +32,29 @@ class SnapshotObjects:
                 await store.put(self._name(snapshot_id), data)
 
         self._bridge.run(put, timeout=TRANSFER_TIMEOUT_SECONDS)
+
+    def download(self, snapshot_id: str, path: Path) -> None:
+        """Write the snapshot's object into `path` (created or truncated).
+
+        NotFound when the store has no such object; a ServiceError when the
+        bytes do not match the digest stored with it or cannot be written.
+        Either way `path` may hold a partial file: the caller removes it.
+        """
+        async def fetch() -> None:
+            store = await self._bridge.nc.jetstream().object_store(OBJECT_STORE)
+            try:
+                with open(path, "wb") as out:
+                    # writeinto streams chunk by chunk instead of holding the whole file in memory.
+                    await store.get(self._name(snapshot_id), writeinto=out)
+            except nats.js.errors.ObjectNotFoundError:
+                raise NotFound(f"snapshot {snapshot_id} is not in the object store") from None
+            except nats.js.errors.DigestMismatchError:
+                raise ServiceError("internal", f"snapshot {snapshot_id} did not match its digest") from None
+            except OSError as exc:
+                # Said here: the bridge would report any OSError as "NATS unavailable".
+                raise ServiceError("internal", f"cannot write {path}: {exc.strerror or exc}") from exc
+
+        self._bridge.run(fetch, timeout=TRANSFER_TIMEOUT_SECONDS)
 
     def snapshot_ids(self) -> list[str]:
         """The snapshot ids of this namespace held in the store."""

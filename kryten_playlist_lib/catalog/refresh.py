@@ -26,9 +26,8 @@ from typing import Any
 from kryten_playlist_lib.bus.kv import KvStore
 from kryten_playlist_lib.bus.leases import Lease, LeaseKeeper, Leases
 from kryten_playlist_lib.bus.objects import SnapshotObjects
-from kryten_playlist_lib.catalog.clean import clean_items
-from kryten_playlist_lib.catalog.connectors import make_connector
-from kryten_playlist_lib.catalog.store import build_snapshot, snapshot_path
+from kryten_playlist_lib.catalog.child_build import BuildOutcome, BuildRequest, build_snapshot_file, child_command
+from kryten_playlist_lib.catalog.store import prune_snapshot_files, replace_link, snapshot_path
 from kryten_playlist_lib.config import Config
 from kryten_playlist_lib.errors import ServiceError
 from kryten_playlist_lib.timeutil import iso, iso_in, utcnow
@@ -41,7 +40,6 @@ LEASE_TTL_SECONDS = 60.0
 LEASE_RENEW_SECONDS = 20.0
 JOB_KEEP_SECONDS = 7 * 86400
 JOB_PROGRESS_EVERY_SECONDS = 2.0
-SNAPSHOT_FILE = re.compile(r"^catalog-(\d{8}T\d{6}Z-[0-9a-f]{6})\.sqlite3$")
 
 Progress = Callable[[int], None]
 
@@ -144,15 +142,12 @@ class CatalogRefresh:
         job.snapshot_id = new_snapshot_id()
         path = snapshot_path(self._config.sqlite_path, job.snapshot_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        cleaned = clean_items(make_connector(job.connector, self._config, job.source).iter_catalog_items())
-        count = build_snapshot(path, snapshot_id=job.snapshot_id, source=job.connector,
-                               created_at=iso(utcnow()), items=cleaned,
-                               manifest_url_template=self._config.manifest_url_template,
-                               on_progress=self._progress(job, on_progress))
+        built = self._build(job, path, self._progress(job, on_progress))
+        count = built.item_count
         try:
             self._check_shrink(count, current.value if current else None, job.force)
             document = {"snapshot_id": job.snapshot_id, "source": job.connector, "created_at": iso(utcnow()),
-                        "item_count": count, "notes": _notes(cleaned.counts()), "schema_version": 1}
+                        "item_count": count, "notes": _notes(built.skipped), "schema_version": 1}
             self._publish(job.snapshot_id, path, document)
             if keeper.lost:
                 raise RefreshFailed("the refresh lease was lost to another replica; nothing was changed")
@@ -161,7 +156,20 @@ class CatalogRefresh:
             path.unlink(missing_ok=True)
             raise
         self._prune(job.snapshot_id)
-        return RefreshResult(job.job_id, job.snapshot_id, count, cleaned.counts())
+        return RefreshResult(job.job_id, job.snapshot_id, count, built.skipped)
+
+    def _build(self, job: RefreshJob, path: Path, progress: Progress) -> BuildOutcome:
+        """Read, clean and write the snapshot file, in a child process so searches keep their speed."""
+        assert job.snapshot_id is not None
+        request = BuildRequest(
+            path=str(path), snapshot_id=job.snapshot_id, created_at=iso(utcnow()), connector=job.connector,
+            connector_source=job.source, manifest_url_template=self._config.manifest_url_template,
+            mediacms_base_url=self._config.mediacms_base_url, mediacms_token=self._config.mediacms_token)
+        return build_snapshot_file(request, progress, self.build_command())
+
+    def build_command(self) -> list[str] | None:
+        """The child process that builds the file; None builds in this process (a method, for tests)."""
+        return child_command()
 
     def _progress(self, job: RefreshJob, on_progress: Progress | None) -> Progress:
         last_write = time.monotonic()
@@ -215,10 +223,8 @@ class CatalogRefresh:
 
     @staticmethod
     def swap_link(link: Path, target: str) -> None:
-        """Point `link` at `target` atomically: a new link under a temporary name, then a rename."""
-        temporary = link.with_name(f".{link.name}.{secrets.token_hex(4)}.link")
-        os.symlink(target, temporary)
-        os.replace(temporary, link)
+        """Point `link` at `target` atomically (a method, so tests can make the swap fail)."""
+        replace_link(link, target)
 
     def _forget(self, snapshot_id: str) -> None:
         """Best-effort removal of a snapshot's object and document (the undo of `_publish`)."""
@@ -247,11 +253,7 @@ class CatalogRefresh:
         except Exception as exc:
             log.warning("old snapshots were not pruned: %s", _describe(exc))
             return
-        folder = Path(self._config.sqlite_path).parent
-        for path in folder.iterdir():
-            match = SNAPSHOT_FILE.match(path.name)
-            if match and match.group(1) not in keep:
-                path.unlink(missing_ok=True)
+        prune_snapshot_files(Path(self._config.sqlite_path).parent, keep)
 
     # ---- bookkeeping -------------------------------------------------------------
 

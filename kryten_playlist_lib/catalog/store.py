@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -25,9 +26,12 @@ from typing import Any
 from kryten_playlist_lib.catalog.items import CatalogItem
 
 SCHEMA_VERSION = 1
+SNAPSHOT_FILE = re.compile(r"^catalog-(\d{8}T\d{6}Z-[0-9a-f]{6})\.sqlite3$")
 EpisodeParser = Callable[[str], tuple[int, int] | None]
 
 _BATCH_SIZE = 5000
+# A file being built is `.{final name}.{random}.tmp` beside the final path.
+_PARTIAL_SUFFIX = ".tmp"
 
 _TABLES = (
     """CREATE TABLE catalog_item (
@@ -125,7 +129,7 @@ def build_snapshot(
         # Imported here so the store does not depend on the episode rules at import time.
         from kryten_playlist_lib.domain.episodes import parse_episode as episode_parser
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}{_PARTIAL_SUFFIX}")
     try:
         with closing(sqlite3.connect(temporary, isolation_level=None)) as conn:
             _configure_for_build(conn)
@@ -149,6 +153,11 @@ def build_snapshot(
     return count
 
 
+def partial_build_files(path: Path) -> list[Path]:
+    """What a build of `path` that was killed (a failure cleans up itself) can leave: the file and its journal."""
+    return list(path.parent.glob(f".{path.name}.*{_PARTIAL_SUFFIX}*"))
+
+
 def read_snapshot_meta(path: str | Path) -> dict[str, Any]:
     """The `snapshot_meta` row of a snapshot file, to verify a downloaded or linked file.
 
@@ -169,6 +178,24 @@ def read_snapshot_meta(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not a catalog snapshot: snapshot_meta has {len(rows)} rows")
     keys = ("snapshot_id", "source", "created_at", "item_count", "schema_version")
     return dict(zip(keys, rows[0], strict=True))
+
+
+def replace_link(link: Path, target: str) -> None:
+    """Point `link` at `target` atomically: a new link under a temporary name, then a rename.
+
+    A reader resolving the link meanwhile sees the old target or the new one, never no file.
+    """
+    temporary = link.with_name(f".{link.name}.{secrets.token_hex(4)}.link")
+    os.symlink(target, temporary)
+    os.replace(temporary, link)
+
+
+def prune_snapshot_files(folder: Path, keep: set[str]) -> None:
+    """Delete the snapshot files in `folder` whose snapshot id is not in `keep`."""
+    for path in folder.iterdir():
+        match = SNAPSHOT_FILE.match(path.name)
+        if match and match.group(1) not in keep:
+            path.unlink(missing_ok=True)
 
 
 def _configure_for_build(conn: sqlite3.Connection) -> None:
