@@ -19,6 +19,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -40,6 +41,7 @@ class DamagedSnapshot(ServiceError):
         self.reason = reason
 
 
+GATE_WAIT_SECONDS = 0.05
 SNAPSHOT_ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
 
 _ITEM_COLUMNS = "ci.video_id, ci.title, ci.categories_json, ci.duration_seconds, ci.thumbnail_url, ci.manifest_url"
@@ -79,6 +81,7 @@ class CatalogReader:
         self._link = os.path.abspath(sqlite_path)
         self._threads = _ThreadConnections()
         self._reported_damaged: set[str] = set()
+        self._search_lock = threading.Lock()
 
     def search(
         self,
@@ -94,8 +97,27 @@ class CatalogReader:
         if query is None:
             return SearchPage(snapshot.snapshot_id, [], 0)
         search = _Search(snapshot.conn, query)
-        rows = search.page(_clamp(limit), _clamp(offset))
-        return SearchPage(snapshot.snapshot_id, [_item(row) for row in rows], search.total(snapshot.item_count))
+        with self._gate():
+            rows = search.page(_clamp(limit), _clamp(offset))
+            total = search.total(snapshot.item_count)
+        return SearchPage(snapshot.snapshot_id, [_item(row) for row in rows], total)
+
+    @contextmanager
+    def _gate(self) -> Iterator[None]:
+        """One search at a time, waiting at most GATE_WAIT_SECONDS for the one before.
+
+        SQLite lets go of the GIL at every step, so several threads searching
+        at once on a small machine mostly trade the GIL back and forth (8
+        parallel searches ran at half the rate of one after another). A slow
+        search (a one-letter query over a million titles) holds the gate only
+        that long: the others then go ahead side by side.
+        """
+        acquired = self._search_lock.acquire(timeout=GATE_WAIT_SECONDS)
+        try:
+            yield
+        finally:
+            if acquired:
+                self._search_lock.release()
 
     def categories(self, snapshot_id: str | None = None) -> tuple[str, list[str], dict[str, int]]:
         """(snapshot id, category names sorted case-insensitively, item count per category)."""
@@ -152,8 +174,15 @@ class CatalogReader:
             return self._live()
         return self._pinned(snapshot_id)
 
+    def _link_target(self) -> str:
+        """The file the link names: one readlink per search (realpath would stat every folder of the path)."""
+        try:
+            return os.path.join(os.path.dirname(self._link), os.readlink(self._link))
+        except OSError:
+            return self._link  # a plain file put there by hand, or nothing: isfile() decides
+
     def _live(self) -> _Snapshot:
-        target = os.path.realpath(self._link)
+        target = self._link_target()
         live = self._threads.live
         if live is not None and live.path == target:
             return live
@@ -175,8 +204,8 @@ class CatalogReader:
     def _pinned(self, snapshot_id: str) -> _Snapshot:
         if not SNAPSHOT_ID_PATTERN.fullmatch(snapshot_id):
             raise NotFound(f"There is no catalog snapshot {snapshot_id!r}.")
-        path = os.path.realpath(snapshot_path(self._link, snapshot_id))
-        if path == os.path.realpath(self._link):
+        path = str(snapshot_path(self._link, snapshot_id))
+        if path == self._link_target():
             return self._live()
         # Checked on every call: a pruned snapshot is gone for callers even
         # while this thread still holds a connection to its deleted file.

@@ -12,6 +12,7 @@ What every request gets, so routes need not think about it:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
@@ -104,6 +105,10 @@ class _App(bottle.Bottle):
         self.uninstall(bottle.JSONPlugin)
         # Installed first, so it wraps every other plugin and every route added later.
         self.install(_api_plugin)
+        # 16 hex characters, cheap: a random prefix per process and a counter (random bytes per request cost a
+        # syscall, a tenth of a fast search's time).
+        self._id_prefix = secrets.token_hex(4)
+        self._request_numbers = itertools.count(1)
         self._requests = metrics.counter(
             "kryten_playlist_http_requests_total", "HTTP requests by route rule, method and status.",
             ("route", "method", "status"))
@@ -114,7 +119,7 @@ class _App(bottle.Bottle):
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         # Wrapping start_response sees the final status of every response,
         # including the ones Bottle builds itself after its hooks have run.
-        request_id = environ[REQUEST_ID_KEY] = secrets.token_hex(8)
+        request_id = environ[REQUEST_ID_KEY] = f"{self._id_prefix}{next(self._request_numbers) & 0xFFFFFFFF:08x}"
         started = time.perf_counter()
 
         def start_and_record(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
