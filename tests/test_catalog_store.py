@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -15,6 +17,7 @@ from kryten_playlist_lib.catalog import store
 from kryten_playlist_lib.catalog.items import CatalogItem
 from kryten_playlist_lib.catalog.store import (
     build_snapshot,
+    prune_snapshot_files,
     read_snapshot_meta,
     require_trigram_sqlite,
     snapshot_path,
@@ -205,3 +208,24 @@ def test_trigram_check_reports_a_missing_fts5(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(store.sqlite3, "connect", lambda *args, **kwargs: NoFts5())
     with pytest.raises(RuntimeError, match="no such module: fts5"):
         require_trigram_sqlite()
+
+
+def test_pruning_removes_old_snapshots_and_leftovers_of_killed_jobs_only(tmp_path: Path) -> None:
+    names = {
+        "kept": "catalog-20261124T100000Z-aaaaaa.sqlite3",
+        "old": "catalog-20261120T100000Z-bbbbbb.sqlite3",
+        "stale build": ".catalog-20261101T100000Z-cccccc.sqlite3.1f2e.tmp",
+        "stale download": ".catalog-20261101T100000Z-dddddd.sqlite3.3a4b.download",
+        "running build": ".catalog-20261124T110000Z-eeeeee.sqlite3.5c6d.tmp",
+        "someone else's": "notes.txt",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    for what in ("stale build", "stale download", "someone else's"):
+        os.utime(tmp_path / names[what], (two_hours_ago, two_hours_ago))
+
+    prune_snapshot_files(tmp_path, keep={"20261124T100000Z-aaaaaa"})
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        names[what] for what in ("kept", "running build", "someone else's"))

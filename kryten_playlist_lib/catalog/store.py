@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from itertools import islice
@@ -32,6 +33,9 @@ EpisodeParser = Callable[[str], tuple[int, int] | None]
 _BATCH_SIZE = 5000
 # A file being built is `.{final name}.{random}.tmp` beside the final path.
 _PARTIAL_SUFFIX = ".tmp"
+# Temporary files of a build (`.tmp`) or of a replica's download (`.download`, follower.py).
+LEFTOVER_FILE = re.compile(r"^\.catalog-.*\.(tmp|download)$")
+LEFTOVER_SECONDS = 3600.0
 
 _TABLES = (
     """CREATE TABLE catalog_item (
@@ -191,11 +195,25 @@ def replace_link(link: Path, target: str) -> None:
 
 
 def prune_snapshot_files(folder: Path, keep: set[str]) -> None:
-    """Delete the snapshot files in `folder` whose snapshot id is not in `keep`."""
+    """Delete the snapshot files in `folder` whose snapshot id is not in `keep`, and old leftovers.
+
+    A build or download cut short by a killed process leaves its temporary
+    file; one untouched for an hour belongs to no running job.
+    """
+    stale_before = time.time() - LEFTOVER_SECONDS
     for path in folder.iterdir():
         match = SNAPSHOT_FILE.match(path.name)
         if match and match.group(1) not in keep:
             path.unlink(missing_ok=True)
+        elif LEFTOVER_FILE.match(path.name) and _modified_before(path, stale_before):
+            path.unlink(missing_ok=True)
+
+
+def _modified_before(path: Path, moment: float) -> bool:
+    try:
+        return path.stat().st_mtime < moment
+    except FileNotFoundError:
+        return False
 
 
 def _configure_for_build(conn: sqlite3.Connection) -> None:
