@@ -197,6 +197,29 @@ def test_what_needs_nats_refuses_with_503_and_works_after_the_reconnect(outage: 
     assert status == 200 and liked["like_count"] == 1, liked
 
 
+def test_a_restart_during_the_outage_keeps_the_journal_and_the_mirror(outage: Outage) -> None:
+    service = _replica_with_catalog(outage, "only")
+    bob = sign_in(service, outage.robot, "bob")
+    playlist_id, revision = _create(bob, "Late show", "V00001")
+    wait_for(lambda: _mirrored(service, playlist_id, revision), what="the playlist in the mirror")
+
+    outage.go_down(service)
+    assert _put(bob, playlist_id, revision, "Late show", "V00001", "V00006")[0] == 202
+    outage.stop_replica(service)
+    restarted = outage.start_replica("only")  # NATS still down: everything comes from the state file
+    bob_again = Client(restarted)
+    bob_again.cookie = bob.cookie
+    health = _health(restarted)
+    assert (health["status"], health["nats"], health["item_count"], health["pending_writes"]) == (
+        "degraded", "disconnected", 30, 1)
+    status, document = bob_again.call("GET", f"/api/v1/playlists/{playlist_id}")
+    assert status == 200 and [item["video_id"] for item in document["items"]] == ["V00001", "V00006"]
+
+    outage.come_back(restarted)
+    stored = restarted.kv.get("playlists", f"playlists/{playlist_id}")
+    assert stored is not None and [item["video_id"] for item in stored.value["items"]] == ["V00001", "V00006"]
+
+
 def test_the_journal_survives_a_restart_and_a_conflicting_edit_becomes_an_offline_copy(outage: Outage) -> None:
     first, second, bob, playlist_id, revision = _two_replicas_and_a_playlist(outage, "Shared")
 
