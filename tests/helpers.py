@@ -8,7 +8,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from email.message import Message
 from typing import Any, TypeVar
 
@@ -51,3 +52,15 @@ def stop_with_sigterm(process: subprocess.Popen[str]) -> float:
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
     return time.monotonic() - began
+
+
+@contextmanager
+def no_traceback_when_done(process: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """Kill `process` if the test left it running; its output (stdout with stderr) must hold no traceback."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        output = process.communicate()[0]
+    assert "Traceback" not in output

@@ -12,7 +12,7 @@ from typing import Any
 
 from kryten_playlist_lib import package_version
 from kryten_playlist_lib.bus.natsserver import free_port
-from tests.helpers import http_json, stop_with_sigterm, wait_for
+from tests.helpers import http_json, no_traceback_when_done, stop_with_sigterm, wait_for
 
 CLI = [sys.executable, "-m", "kryten_playlist"]
 # The child imports this checkout's code even when an older copy is installed.
@@ -69,17 +69,12 @@ def test_serve_with_embedded_nats_answers_and_stops_on_sigterm(tmp_path: Path) -
                         secret_path=str(tmp_path / "data" / "secret.key"))
     process = subprocess.Popen([*CLI, "serve", "--embedded-nats", "--config", str(path)], cwd=tmp_path, env=CHILD_ENV,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with no_traceback_when_done(process):
         health = f"http://127.0.0.1:{port}/api/v1/health"
         wait_for(lambda: _nats_connected(health), timeout=30, what="serve connected to its embedded NATS")
         assert (tmp_path / "data" / "secret.key").stat().st_mode & 0o777 == 0o600
         assert (tmp_path / "data" / "nats").is_dir()
         assert stop_with_sigterm(process) < 5.0
-    finally:
-        if process.poll() is None:
-            process.kill()
-        output = process.communicate()[0]
-    assert "Traceback" not in output
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 

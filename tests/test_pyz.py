@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from kryten_playlist_lib.bus.natsserver import NatsServerProcess, free_port
-from tests.helpers import http_json, stop_with_sigterm, wait_for
+from tests.helpers import http_json, no_traceback_when_done, stop_with_sigterm, wait_for
 from tests.test_cli import _nats_connected
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ def test_serve_from_the_file_answers_health_and_stops_on_sigterm(pyz: Path, tmp_
     }))
     process = subprocess.Popen([*STDLIB_ONLY, str(pyz), "serve", "--config", str(config)], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with no_traceback_when_done(process):
         health = f"http://127.0.0.1:{port}/api/v1/health"
         # NATS connected proves nats-py works when imported from the zip, not just bottle and cheroot.
         wait_for(lambda: _nats_connected(health), timeout=30, what="serve from the .pyz connected to NATS")
@@ -87,11 +87,6 @@ def test_serve_from_the_file_answers_health_and_stops_on_sigterm(pyz: Path, tmp_
         assert status == 200 and headers["Content-Type"].startswith("text/css")
         assert http_json("GET", f"http://127.0.0.1:{port}/static/..%2Fapp.py")[0] == 404
         assert stop_with_sigterm(process) < 5.0
-    finally:
-        if process.poll() is None:
-            process.kill()
-        output = process.communicate()[0]
-    assert "Traceback" not in output
 
 
 def test_a_compiled_extension_is_found_so_the_build_can_refuse_it(tmp_path: Path) -> None:

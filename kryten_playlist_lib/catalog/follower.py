@@ -29,6 +29,7 @@ from kryten_playlist_lib.catalog.search import SNAPSHOT_ID_PATTERN
 from kryten_playlist_lib.catalog.store import (
     SCHEMA_VERSION,
     SNAPSHOT_FILE,
+    fsync_path,
     prune_snapshot_files,
     read_snapshot_meta,
     replace_link,
@@ -146,7 +147,7 @@ class SnapshotFollower:
             verify_snapshot(temporary, document)
             if self._wake.is_set() and self._current_id() != snapshot_id:
                 raise SnapshotStale(snapshot_id)
-            _fsync(temporary)
+            fsync_path(temporary)
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
@@ -202,14 +203,6 @@ def _built_at(path: Path) -> str:
         return str(read_snapshot_meta(path)["created_at"])
     except (OSError, ValueError):
         return ""
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _describe(exc: BaseException) -> str:

@@ -148,9 +148,9 @@ def build_snapshot(
             conn.execute("ANALYZE")
             conn.execute("COMMIT")
             _check_integrity(conn)
-        _fsync(temporary)
+        fsync_path(temporary)
         os.replace(temporary, path)
-        _fsync(path.parent)  # makes the rename itself durable
+        fsync_path(path.parent)  # makes the rename itself durable
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -271,7 +271,8 @@ def _check_integrity(conn: sqlite3.Connection) -> None:
         raise RuntimeError(f"catalog snapshot failed its integrity check: {'; '.join(result[:5])}")
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Make a written file (or a folder's renames) durable."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
