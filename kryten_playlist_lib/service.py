@@ -244,12 +244,13 @@ class PlaylistService:
             snapshot = self.catalog.snapshot_info()
         except ServiceError:
             snapshot = {"snapshot_id": None, "item_count": 0}
+        pending_writes = self.state.pending_count()
         return {
-            "status": "ok" if nats_state == "connected" else "degraded",
+            "status": "ok" if nats_state == "connected" and pending_writes == 0 else "degraded",
             "version": package_version(),
             "nats": nats_state,
             "robot": "seen" if self.robot.seen_recently() else "unknown",
             "snapshot_id": snapshot["snapshot_id"],
             "item_count": snapshot["item_count"],
-            "pending_writes": self.state.pending_count(),
+            "pending_writes": pending_writes,
         }
