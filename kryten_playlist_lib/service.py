@@ -86,7 +86,8 @@ class PlaylistService:
         self.signin = SignIn(config, self.kv, RateLimits(self.kv, config), self.sessions, self.roles, self.robot,
                              lambda: self.secret)
         self.refresh = CatalogRefresh(config, self.kv, self.leases, SnapshotObjects(self.bridge, config.namespace))
-        self.follower = SnapshotFollower(config, self.kv, SnapshotObjects(self.bridge, config.namespace))
+        self.follower = SnapshotFollower(config, self.kv, SnapshotObjects(self.bridge, config.namespace),
+                                         local_refresh_running=lambda: self.refresh.in_progress)
         self.metrics = Metrics()
         self.plays = Plays(self.kv)
         self.likes = Likes(self.kv, RateLimits(self.kv, config), self.plays, config)

@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,10 @@ class SnapshotStale(Exception):
 
 
 class SnapshotFollower:
-    def __init__(self, config: Config, kv: KvStore, objects: SnapshotObjects) -> None:
+    def __init__(self, config: Config, kv: KvStore, objects: SnapshotObjects,
+                 local_refresh_running: Callable[[], bool] = lambda: False) -> None:
         self._link = Path(config.sqlite_path)
+        self._local_refresh_running = local_refresh_running
         self._keep = config.keep_snapshots
         self._kv = kv
         self._objects = objects
@@ -124,6 +127,8 @@ class SnapshotFollower:
             raise ValueError(f"current names an invalid snapshot id {snapshot_id!r}")
         if self._live_id() == snapshot_id:
             return  # this replica built it, or took it over already
+        if self._local_refresh_running():
+            return  # its link swap comes before `current` moves, and that move wakes us again
         path = snapshot_path(self._link, snapshot_id)
         if not _is_snapshot(path, document):
             self._download(snapshot_id, path, document)

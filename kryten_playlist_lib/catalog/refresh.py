@@ -85,6 +85,12 @@ class CatalogRefresh:
         self._kv = kv
         self._leases = leases
         self._objects = objects
+        self._running = threading.Event()
+
+    @property
+    def in_progress(self) -> bool:
+        """A refresh of this process is between its start and its end (the follower then keeps off the link)."""
+        return self._running.is_set()
 
     # ---- entry points --------------------------------------------------------
 
@@ -100,6 +106,7 @@ class CatalogRefresh:
     def run(self, job: RefreshJob, on_progress: Progress | None = None) -> RefreshResult:
         """Do the job to the end; raises RefreshFailed (or NatsUnavailable) with nothing changed."""
         keeper = LeaseKeeper(self._leases, job.lease, LEASE_TTL_SECONDS, LEASE_RENEW_SECONDS)
+        self._running.set()  # one refresh per namespace (the lease), so a flag is enough
         try:
             result = self._run_steps(job, keeper, on_progress)
         except Exception as exc:
@@ -108,6 +115,7 @@ class CatalogRefresh:
             self._record(job, "error", message)
             raise RefreshFailed(message) from exc
         finally:
+            self._running.clear()
             keeper.stop()
             self._release(job.lease)
         self._record(job, "ok")
